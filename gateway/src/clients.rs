@@ -1,0 +1,72 @@
+//! gRPC clients of the internal services, created once and shared by every request.
+
+use std::time::Duration;
+
+use pulse_core::propagation::{TraceContextInterceptor, TracedChannel};
+use pulse_proto::v1::{
+    analytics_service_client::AnalyticsServiceClient,
+    inference_service_client::InferenceServiceClient, ingest_service_client::IngestServiceClient,
+};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::Config;
+
+#[derive(Clone)]
+pub struct Clients {
+    pub analytics: AnalyticsServiceClient<TracedChannel>,
+    pub inference: InferenceServiceClient<TracedChannel>,
+    pub ingester: IngestServiceClient<TracedChannel>,
+    pub analytics_health: HealthClient<Channel>,
+    pub inference_health: HealthClient<Channel>,
+    pub ingester_health: HealthClient<Channel>,
+    pub timeout: Duration,
+}
+
+fn channel(url: &str, timeout: Duration) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+impl Clients {
+    /// Lazy channels: the gateway starts while its upstreams are still coming up.
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let timeout = Duration::from_millis(config.upstream_timeout_ms);
+        let analytics = channel(&config.analytics_url, timeout)?;
+        let inference = channel(&config.inference_url, timeout)?;
+        let ingester = channel(&config.ingester_url, timeout)?;
+        Ok(Self {
+            analytics: AnalyticsServiceClient::with_interceptor(
+                analytics.clone(),
+                TraceContextInterceptor,
+            ),
+            inference: InferenceServiceClient::with_interceptor(
+                inference.clone(),
+                TraceContextInterceptor,
+            ),
+            ingester: IngestServiceClient::with_interceptor(
+                ingester.clone(),
+                TraceContextInterceptor,
+            ),
+            analytics_health: HealthClient::new(analytics),
+            inference_health: HealthClient::new(inference),
+            ingester_health: HealthClient::new(ingester),
+            timeout,
+        })
+    }
+
+    /// A channel for the long-lived event subscription, without the per-call deadline.
+    pub fn watch_channel(config: &Config) -> anyhow::Result<AnalyticsServiceClient<TracedChannel>> {
+        let channel = Endpoint::from_shared(config.analytics_url.clone())?
+            .connect_timeout(Duration::from_secs(2))
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .connect_lazy();
+        Ok(AnalyticsServiceClient::with_interceptor(
+            channel,
+            TraceContextInterceptor,
+        ))
+    }
+}

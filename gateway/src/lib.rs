@@ -1,0 +1,19 @@
+//! The gateway: the only public face of Pulse.
+//!
+//! It translates REST and WebSocket into calls on the internal gRPC services and serves the
+//! dashboard's static files. [`routes`] holds the REST handlers, [`params`] validates query
+//! strings, [`envelope`] shapes every JSON answer (`{data, metadata, filters, timestamp}`, or
+//! `{error, code, timestamp}`), [`views`] maps wire types to JSON, and [`live`] fans the
+//! analytics event feed out to WebSocket clients.
+
+pub mod clients;
+pub mod config;
+pub mod envelope;
+pub mod live;
+pub mod params;
+pub mod routes;
+pub mod server;
+pub mod views;
+
+pub use config::Config;
+pub use server::{run, serve};

@@ -1,0 +1,255 @@
+//! Query-string validation: every parameter is known, well-formed and in range, or the request
+//! is refused with 400 and a code naming the problem.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use pulse_core::domain::datetime_to_timestamp;
+use pulse_proto::v1::PostFilter;
+use serde_json::{Map, Value};
+
+use crate::envelope::ApiError;
+
+/// Longest accepted text parameter.
+pub const MAX_TEXT_PARAM: usize = 200;
+
+/// Sentiment labels a filter may name.
+pub const SENTIMENTS: &[&str] = &["positive", "neutral", "negative"];
+
+/// The filter parameters shared by the post endpoints.
+pub const FILTER_PARAMS: &[&str] = &[
+    "source",
+    "sentiment",
+    "emotion",
+    "search",
+    "author",
+    "from",
+    "to",
+];
+
+/// A validated query string.
+#[derive(Debug, Default)]
+pub struct Params {
+    values: HashMap<String, String>,
+}
+
+impl Params {
+    /// Accepts `values` when every key is one of `allowed`.
+    pub fn new(values: HashMap<String, String>, allowed: &[&[&str]]) -> Result<Self, ApiError> {
+        let mut unknown: Vec<&str> = values
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !allowed.iter().any(|set| set.contains(k)))
+            .collect();
+        unknown.sort_unstable();
+        if let Some(first) = unknown.first() {
+            return Err(ApiError::bad_request(
+                "UNKNOWN_PARAMETER",
+                format!("unknown query parameter {first:?}"),
+            ));
+        }
+        Ok(Self { values })
+    }
+
+    /// A trimmed text value; empty counts as absent.
+    pub fn text(&self, name: &str) -> Result<Option<String>, ApiError> {
+        let Some(value) = self.values.get(name).map(|v| v.trim()) else {
+            return Ok(None);
+        };
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value.chars().count() > MAX_TEXT_PARAM {
+            return Err(ApiError::bad_request(
+                "PARAMETER_TOO_LONG",
+                format!("{name} is longer than {MAX_TEXT_PARAM} characters"),
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "INVALID_PARAMETER",
+                format!("{name} contains control characters"),
+            ));
+        }
+        Ok(Some(value.to_owned()))
+    }
+
+    /// One of `allowed` (case-insensitive), lower-cased.
+    pub fn choice(&self, name: &str, allowed: &[&str]) -> Result<Option<String>, ApiError> {
+        match self.text(name)? {
+            None => Ok(None),
+            Some(v) => {
+                let v = v.to_lowercase();
+                if allowed.contains(&v.as_str()) {
+                    Ok(Some(v))
+                } else {
+                    Err(ApiError::bad_request(
+                        "INVALID_PARAMETER",
+                        format!("{name} must be one of {}", allowed.join(", ")),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// An integer in `min..=max`, or `default` when absent.
+    pub fn integer(&self, name: &str, default: u32, min: u32, max: u32) -> Result<u32, ApiError> {
+        let Some(raw) = self.text(name)? else {
+            return Ok(default);
+        };
+        let out_of_range = || {
+            ApiError::bad_request(
+                "OUT_OF_RANGE",
+                format!("{name} must be an integer from {min} to {max}"),
+            )
+        };
+        let value: u64 = raw.parse().map_err(|_| out_of_range())?;
+        u32::try_from(value)
+            .ok()
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(out_of_range)
+    }
+
+    /// `true`/`false`/`1`/`0`, or false when absent.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.text(name)?.as_deref() {
+            None | Some("false" | "0") => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some(_) => Err(ApiError::bad_request(
+                "INVALID_PARAMETER",
+                format!("{name} must be true or false"),
+            )),
+        }
+    }
+
+    /// An RFC 3339 time (`2026-01-02T03:04:05Z`).
+    pub fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.text(name)?
+            .map(|raw| {
+                DateTime::parse_from_rfc3339(&raw)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| {
+                        ApiError::bad_request(
+                            "INVALID_DATE",
+                            format!("{name} must be an RFC 3339 time such as 2026-01-02T03:04:05Z"),
+                        )
+                    })
+            })
+            .transpose()
+    }
+
+    /// The post filter, and its echo for the envelope's `filters`.
+    pub fn post_filter(&self) -> Result<(PostFilter, Value), ApiError> {
+        let from = self.time("from")?;
+        let to = self.time("to")?;
+        if let (Some(from), Some(to)) = (from, to)
+            && from >= to
+        {
+            return Err(ApiError::bad_request(
+                "INVALID_RANGE",
+                "from must be before to",
+            ));
+        }
+        let filter = PostFilter {
+            source: self.text("source")?.unwrap_or_default(),
+            sentiment: self.choice("sentiment", SENTIMENTS)?.unwrap_or_default(),
+            emotion: self
+                .text("emotion")?
+                .map(|e| e.to_lowercase())
+                .unwrap_or_default(),
+            search: self.text("search")?.unwrap_or_default(),
+            author: self.text("author")?.unwrap_or_default(),
+            from: from.map(datetime_to_timestamp),
+            to: to.map(datetime_to_timestamp),
+        };
+        let mut echo = Map::new();
+        for (name, value) in [
+            ("source", &filter.source),
+            ("sentiment", &filter.sentiment),
+            ("emotion", &filter.emotion),
+            ("search", &filter.search),
+            ("author", &filter.author),
+        ] {
+            if !value.is_empty() {
+                echo.insert(name.into(), Value::String(value.clone()));
+            }
+        }
+        for (name, value) in [("from", from), ("to", to)] {
+            if let Some(t) = value {
+                echo.insert(name.into(), Value::String(t.to_rfc3339()));
+            }
+        }
+        Ok((filter, Value::Object(echo)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Result<Params, ApiError> {
+        Params::new(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            &[FILTER_PARAMS, &["limit"]],
+        )
+    }
+
+    #[test]
+    fn unknown_and_malformed_parameters_are_refused_with_a_code() {
+        assert_eq!(
+            params(&[("nope", "1")]).err().map(|e| e.code),
+            Some("UNKNOWN_PARAMETER")
+        );
+        let p = params(&[
+            ("limit", "0"),
+            ("from", "yesterday"),
+            ("sentiment", "angry"),
+        ])
+        .expect("known");
+        assert_eq!(
+            p.integer("limit", 50, 1, 500).err().map(|e| e.code),
+            Some("OUT_OF_RANGE")
+        );
+        assert_eq!(p.time("from").err().map(|e| e.code), Some("INVALID_DATE"));
+        assert_eq!(p.post_filter().err().map(|e| e.code), Some("INVALID_DATE"));
+        let p = params(&[("limit", "99999999999999999999")]).expect("known");
+        assert_eq!(
+            p.integer("limit", 50, 1, 500).err().map(|e| e.code),
+            Some("OUT_OF_RANGE")
+        );
+        let p = params(&[("sentiment", "Angry")]).expect("known");
+        assert_eq!(
+            p.post_filter().err().map(|e| e.code),
+            Some("INVALID_PARAMETER")
+        );
+        let p = params(&[
+            ("from", "2026-01-02T00:00:00Z"),
+            ("to", "2026-01-01T00:00:00Z"),
+        ])
+        .expect("known");
+        assert_eq!(p.post_filter().err().map(|e| e.code), Some("INVALID_RANGE"));
+        let long = "x".repeat(201);
+        let p = params(&[("search", long.as_str())]).expect("known");
+        assert_eq!(
+            p.post_filter().err().map(|e| e.code),
+            Some("PARAMETER_TOO_LONG")
+        );
+    }
+
+    #[test]
+    fn valid_filters_are_echoed() {
+        let p = params(&[
+            ("sentiment", "NEGATIVE"),
+            ("source", "reddit"),
+            ("limit", "20"),
+        ])
+        .expect("known");
+        let (filter, echo) = p.post_filter().expect("valid");
+        assert_eq!(filter.sentiment, "negative");
+        assert_eq!(echo["source"], "reddit");
+        assert_eq!(p.integer("limit", 50, 1, 500).ok(), Some(20));
+    }
+}

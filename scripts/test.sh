@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every test of the project: contracts (buf), Rust (fmt, clippy, unit and integration tests
+# against the real PostgreSQL, Redis and ONNX Runtime), and the dashboard's tests, after
+# installing whatever is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install.sh
+root=$(pwd)
+export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$root/.deps/onnxruntime/libonnxruntime.so.1.31.1}
+export TEST_DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
+export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379}
+export RUST_BACKTRACE=1
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "buf lint and format"
+tools/node_modules/.bin/buf lint
+tools/node_modules/.bin/buf format -d --exit-code
+
+step "cargo fmt"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "dashboard: typecheck, unit tests, build"
+(cd dashboard && npm run --silent typecheck && npm test --silent && npm run --silent build)
+
+step "cargo test"
+cargo test --workspace --locked

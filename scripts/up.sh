@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds Pulse, migrates the database, and starts the five services and the dashboard in the
+# background (logs and pids in .run/), after installing whatever is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install.sh
+root=$(pwd)
+run="$root/.run"
+mkdir -p "$run"
+
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/pulse}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$root/.deps/onnxruntime/libonnxruntime.so.1.31.1}
+export DASHBOARD_DIR=${DASHBOARD_DIR:-$root/dashboard/dist}
+export RUST_LOG=${RUST_LOG:-info}
+gateway_port=${GATEWAY_PORT:-8080}
+export GATEWAY_ADDR=${GATEWAY_ADDR:-0.0.0.0:$gateway_port}
+
+log() { printf '\033[1m[up]\033[0m %s\n' "$*"; }
+
+"$root/scripts/down.sh" >/dev/null 2>&1 || true
+
+log "building (release)"
+cargo build --release --locked --bins
+log "building the dashboard"
+(cd dashboard && npm run build --silent)
+
+bin="$root/target/release"
+log "migrating $DATABASE_URL"
+"$bin/pulse-store" migrate > "$run/migrate.log" 2>&1 || { cat "$run/migrate.log"; exit 1; }
+
+start() {
+  local name=$1
+  shift
+  nohup "$bin/$name" "$@" > "$run/$name.log" 2>&1 &
+  echo $! > "$run/$name.pid"
+}
+
+wait_port() {
+  local port=$1 name=$2
+  for _ in $(seq 1 120); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if ! kill -0 "$(cat "$run/$name.pid")" 2>/dev/null; then
+      echo "$name exited; its log:" >&2
+      tail -n 20 "$run/$name.log" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  echo "$name did not open port $port" >&2
+  exit 1
+}
+
+log "starting inference";  start pulse-inference --sentiment-model-dir "$root/models/sentiment"
+wait_port 50051 pulse-inference
+log "starting analytics";  start pulse-analytics;  wait_port 50052 pulse-analytics
+log "starting worker";     start pulse-worker
+log "starting ingester";   start pulse-ingester;   wait_port 50053 pulse-ingester
+log "starting gateway";    start pulse-gateway;    wait_port "$gateway_port" pulse-gateway
+
+log "Pulse is up. Dashboard: http://127.0.0.1:$gateway_port/   (logs in .run/, stop with: scripts/down.sh)"

@@ -1,0 +1,190 @@
+//! `WatchEvents`: one subscriber's view of `pulse:events`, plus periodic metrics.
+//!
+//! Each subscriber has a task that follows the feed from its cursor with a blocking XREAD on
+//! its own connection and a bounded buffer towards the client. A client that does not keep up
+//! fills its buffer and is dropped with RESOURCE_EXHAUSTED naming the last event id it was sent,
+//! so it can resume from there; no client ever slows the feed for the others.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use pulse_core::domain::datetime_to_timestamp;
+use pulse_proto::v1::{self, WatchEventsResponse, watch_events_response::Event as WireEvent};
+use pulse_store::{Pool, PostQuery};
+use pulse_stream::{Event, EventFeed, connection::connect_blocking};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::{convert, queries};
+
+/// Events buffered per subscriber before it counts as too slow.
+pub const SUBSCRIBER_BUFFER: usize = 1_024;
+
+/// Window of the periodic `metrics_update`.
+const METRICS_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
+#[derive(Clone)]
+pub struct Feed {
+    events: EventFeed,
+    redis_url: String,
+    pool: Pool,
+    metrics_interval: Duration,
+}
+
+fn valid_event_id(id: &str) -> bool {
+    let mut parts = id.splitn(2, '-');
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    match (parts.next(), parts.next()) {
+        (Some(ms), Some(seq)) => digits(ms) && digits(seq),
+        (Some(ms), None) => digits(ms),
+        _ => false,
+    }
+}
+
+impl Feed {
+    pub fn new(
+        events: EventFeed,
+        redis_url: String,
+        pool: Pool,
+        metrics_interval: Duration,
+    ) -> Self {
+        Self {
+            events,
+            redis_url,
+            pool,
+            metrics_interval,
+        }
+    }
+
+    /// Starts following the feed after `after` (or from now when empty).
+    pub async fn subscribe(
+        &self,
+        after: String,
+        block: Duration,
+    ) -> Result<ReceiverStream<Result<WatchEventsResponse, Status>>, Status> {
+        let unavailable = |e: pulse_stream::StreamError| {
+            Status::unavailable(format!("event feed unavailable: {e}"))
+        };
+        let start = if after.is_empty() {
+            self.events.last_id().await.map_err(unavailable)?
+        } else if valid_event_id(&after) {
+            after
+        } else {
+            return Err(Status::invalid_argument(format!(
+                "after_event_id {after:?} is not an event id"
+            )));
+        };
+        let conn = connect_blocking(&self.redis_url, block)
+            .await
+            .map_err(unavailable)?;
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
+        tokio::spawn(self.clone().follow(conn, start, block, tx));
+        Ok(ReceiverStream::new(rx))
+    }
+
+    async fn follow(
+        self,
+        mut conn: redis::aio::ConnectionManager,
+        mut cursor: String,
+        block: Duration,
+        tx: mpsc::Sender<Result<WatchEventsResponse, Status>>,
+    ) {
+        let mut metrics = tokio::time::interval(self.metrics_interval);
+        metrics.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        metrics.tick().await;
+        loop {
+            let next = tokio::select! {
+                () = tx.closed() => return,
+                _ = metrics.tick() => self.metrics_update(&cursor).await.into_iter().collect(),
+                read = self.events.read_after(&mut conn, &cursor, 256, block) => match read {
+                    Ok(entries) => {
+                        let mut out = Vec::with_capacity(entries.len());
+                        for entry in entries {
+                            cursor.clone_from(&entry.id);
+                            match entry.event {
+                                Ok(event) => out.extend(self.to_wire(entry.id, event).await),
+                                Err(e) => tracing::warn!(id = %entry.id, error = %e, "skipping an undecodable event"),
+                            }
+                        }
+                        out
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the event feed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        Vec::new()
+                    }
+                },
+            };
+            for response in next {
+                // Keep the last slot for the status that tells a slow client why it was dropped.
+                if tx.capacity() <= 1 {
+                    let _ = tx.try_send(Err(Status::resource_exhausted(format!(
+                        "client too slow: dropped; resume after event {}",
+                        response.event_id
+                    ))));
+                    return;
+                }
+                if tx.try_send(Ok(response)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn to_wire(&self, id: String, event: Event) -> Option<WatchEventsResponse> {
+        let wire = match event {
+            Event::NewPost { post, analyses } => WireEvent::NewPost(v1::AnalyzedPost {
+                post: Some(post.into()),
+                analyses: analyses.into_iter().map(Into::into).collect(),
+                ingested_at: None,
+            }),
+            Event::Alert { alert_id } => {
+                let client = self.pool.get().await.ok()?;
+                let alerts = pulse_store::alerts::list(&client, 50, None).await.ok()?;
+                let alert = alerts.into_iter().find(|a| a.id == alert_id)?;
+                WireEvent::Alert(convert::alert_to_wire(alert))
+            }
+        };
+        Some(WatchEventsResponse {
+            event_id: id,
+            event: Some(wire),
+        })
+    }
+
+    async fn metrics_update(&self, cursor: &str) -> Option<WatchEventsResponse> {
+        let now = Utc::now();
+        let query = PostQuery {
+            from: Some(now - METRICS_WINDOW),
+            ..PostQuery::default()
+        };
+        match queries::distribution(&self.pool, &query, false).await {
+            Ok(distribution) => Some(WatchEventsResponse {
+                event_id: cursor.to_owned(),
+                event: Some(WireEvent::MetricsUpdate(v1::MetricsUpdate {
+                    distribution: Some(distribution),
+                    at: Some(datetime_to_timestamp(now)),
+                })),
+            }),
+            Err(status) => {
+                tracing::warn!(%status, "cannot compute the metrics update");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_event_id;
+
+    #[test]
+    fn event_ids_are_redis_stream_ids() {
+        assert!(valid_event_id("1700000000000-0"));
+        assert!(valid_event_id("1700000000000"));
+        assert!(!valid_event_id("$"));
+        assert!(!valid_event_id("1-2-3"));
+        assert!(!valid_event_id("abc-1"));
+        assert!(!valid_event_id(""));
+    }
+}

@@ -1,0 +1,14 @@
+//! The analytics service: every read of analysed posts, and the live event feed.
+//!
+//! [`queries`] turns `pulse.v1.AnalyticsService` requests into `pulse-store` queries (after
+//! validating them); [`feed`] follows `pulse:events` for `WatchEvents`; [`convert`] maps stored
+//! rows to the wire types.
+
+pub mod config;
+pub mod convert;
+pub mod feed;
+pub mod queries;
+pub mod server;
+
+pub use config::Config;
+pub use server::{run, serve};

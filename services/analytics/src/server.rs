@@ -1,0 +1,87 @@
+//! Wiring: pool, event feed and the gRPC server.
+
+use std::future::Future;
+
+use std::time::Duration;
+
+use pulse_proto::v1::analytics_service_server::AnalyticsServiceServer;
+use pulse_stream::{EventFeed, StreamKeys};
+use tokio::net::TcpListener;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{Config, feed::Feed, queries::AnalyticsApi};
+
+/// How often the reachability of PostgreSQL and Redis is re-checked.
+const DEPENDENCY_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps the health services `postgres` and `redis` current, so the gateway's health endpoint
+/// (and a readiness probe) can tell which dependency is down.
+async fn watch_dependencies(
+    health: HealthReporter,
+    pool: pulse_store::Pool,
+    mut redis: redis::aio::ConnectionManager,
+) {
+    let mut ticker = tokio::time::interval(DEPENDENCY_CHECK_EVERY);
+    loop {
+        ticker.tick().await;
+        let status = |ok: bool| {
+            if ok {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            }
+        };
+        let db_ok = tokio::time::timeout(DEPENDENCY_CHECK_EVERY, pulse_store::pool::ping(&pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        let ping: Result<Result<String, redis::RedisError>, _> = tokio::time::timeout(
+            DEPENDENCY_CHECK_EVERY,
+            redis::cmd("PING").query_async(&mut redis),
+        )
+        .await;
+        let redis_ok = matches!(ping, Ok(Ok(_)));
+        health.set_service_status("postgres", status(db_ok)).await;
+        health.set_service_status("redis", status(redis_ok)).await;
+    }
+}
+
+/// Serves AnalyticsService on `listener` until `shutdown`.
+pub async fn serve(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let pool = pulse_store::connect_pool(&config.database_url, config.database_pool_size)?;
+    let conn = pulse_stream::connect(&config.redis_url).await?;
+    let keys = StreamKeys::new(&config.stream_prefix);
+    let events = EventFeed::new(
+        conn.clone(),
+        &keys,
+        pulse_stream::events::DEFAULT_EVENTS_MAX_LEN,
+    );
+    let feed = Feed::new(
+        events,
+        config.redis_url.clone(),
+        pool.clone(),
+        config.metrics_interval(),
+    );
+    let (health, health_service) = pulse_core::grpc::health();
+    health
+        .set_serving::<AnalyticsServiceServer<AnalyticsApi>>()
+        .await;
+    let dependencies = tokio::spawn(watch_dependencies(health.clone(), pool.clone(), conn));
+    let router = pulse_core::grpc::server()
+        .add_service(health_service)
+        .add_service(AnalyticsServiceServer::new(AnalyticsApi::new(pool, feed)));
+    let router = pulse_core::grpc::with_reflection(router)?;
+    tracing::info!(addr = %listener.local_addr()?, "analytics listening");
+    let served = pulse_core::grpc::serve(router, listener, shutdown).await;
+    dependencies.abort();
+    Ok(served?)
+}
+
+/// Binds the configured address and serves until SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let listener = pulse_core::grpc::bind(config.addr).await?;
+    serve(&config, listener, pulse_core::shutdown::signal()).await
+}

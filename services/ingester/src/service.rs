@@ -1,0 +1,92 @@
+//! `pulse.v1.IngestService`: real posts in, validated one by one.
+
+use chrono::Utc;
+use pulse_core::{Post, propagation::current_traceparent};
+use pulse_proto::v1::{
+    PublishRequest, PublishResponse, PublishResult, ingest_service_server::IngestService,
+};
+use pulse_stream::{PostEntry, Producer};
+use tonic::{Request, Response, Status};
+
+pub struct IngestApi {
+    producer: Producer,
+    max_batch: usize,
+}
+
+impl IngestApi {
+    pub fn new(producer: Producer, max_batch: usize) -> Self {
+        Self {
+            producer,
+            max_batch,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl IngestService for IngestApi {
+    /// Valid posts are appended in one atomic pipeline; invalid ones are reported per item.
+    /// When Redis cannot take them the call fails with UNAVAILABLE and nothing is reported
+    /// as accepted.
+    #[tracing::instrument(name = "ingest.publish", skip_all, fields(messaging.batch.message_count))]
+    async fn publish(
+        &self,
+        request: Request<PublishRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        let posts = request.into_inner().posts;
+        tracing::Span::current().record("messaging.batch.message_count", posts.len());
+        if posts.is_empty() {
+            return Err(Status::invalid_argument("no posts given"));
+        }
+        if posts.len() > self.max_batch {
+            return Err(Status::invalid_argument(format!(
+                "{} posts is over the limit of {} per call",
+                posts.len(),
+                self.max_batch
+            )));
+        }
+        let now = Utc::now();
+        let traceparent = current_traceparent();
+        let mut results: Vec<PublishResult> = Vec::with_capacity(posts.len());
+        let mut accepted: Vec<(usize, PostEntry)> = Vec::new();
+        for wire in posts {
+            let post_id = wire.post_id.clone();
+            match Post::try_from(wire).and_then(|post| post.validate(now).map(|()| post)) {
+                Ok(post) => {
+                    accepted.push((
+                        results.len(),
+                        PostEntry {
+                            post,
+                            traceparent: traceparent.clone(),
+                        },
+                    ));
+                    results.push(PublishResult {
+                        post_id,
+                        accepted: true,
+                        ..PublishResult::default()
+                    });
+                }
+                Err(e) => results.push(PublishResult {
+                    post_id,
+                    accepted: false,
+                    entry_id: String::new(),
+                    error: format!("{}: {e}", e.code()),
+                }),
+            }
+        }
+        let entries: Vec<PostEntry> = accepted.iter().map(|(_, e)| e.clone()).collect();
+        let ids = self.producer.publish_many(&entries).await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot append to the stream");
+            Status::unavailable(format!("the stream is unavailable: {e}"))
+        })?;
+        for ((index, _), id) in accepted.iter().zip(ids) {
+            if let Some(result) = results.get_mut(*index) {
+                result.entry_id = id;
+            }
+        }
+        let accepted_count = u32::try_from(accepted.len()).unwrap_or(u32::MAX);
+        Ok(Response::new(PublishResponse {
+            results,
+            accepted_count,
+        }))
+    }
+}

@@ -1,0 +1,19 @@
+//! Everything Pulse says to PostgreSQL.
+//!
+//! Every SQL statement of the project lives in this crate, behind typed functions, so a schema
+//! change is reviewed in one place. The [`migrate`] runner applies `migrations/*.sql` (embedded
+//! at build time) and records what ran; [`provision`] creates databases (set-up, and one per
+//! test); [`posts`], [`stats`] and [`alerts`] hold the queries.
+
+pub mod alerts;
+pub mod error;
+pub mod migrate;
+pub mod pool;
+pub mod posts;
+pub mod provision;
+pub mod query;
+pub mod stats;
+
+pub use error::StoreError;
+pub use pool::{Pool, connect_pool};
+pub use query::PostQuery;

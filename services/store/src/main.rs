@@ -1,0 +1,54 @@
+//! `pulse-store migrate`: creates the database if needed and applies pending migrations.
+//! Run once per deploy (a Kubernetes Job) before the services start.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "pulse-store", version, about = "Pulse database administration")]
+struct Cli {
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres:postgres@127.0.0.1:5432/pulse"
+    )]
+    database_url: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Creates the database when missing, then applies every pending migration.
+    Migrate,
+    /// Lists migrations this build expects that the database lacks; exits 1 when any.
+    Status,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _telemetry = pulse_core::telemetry::init("pulse-store")?;
+    match cli.command {
+        Command::Migrate => {
+            if pulse_store::provision::ensure_database(&cli.database_url).await? {
+                tracing::info!("database created");
+            }
+            let pool = pulse_store::connect_pool(&cli.database_url, 1)?;
+            let mut client = pool.get().await?;
+            let applied = pulse_store::migrate::run(&mut client).await?;
+            tracing::info!(?applied, "schema is current");
+        }
+        Command::Status => {
+            let pool = pulse_store::connect_pool(&cli.database_url, 1)?;
+            let client = pool.get().await?;
+            let pending = pulse_store::migrate::pending(&client).await?;
+            if !pending.is_empty() {
+                tracing::warn!(?pending, "migrations pending");
+                std::process::exit(1);
+            }
+            tracing::info!("schema is current");
+        }
+    }
+    Ok(())
+}

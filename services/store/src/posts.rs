@@ -1,0 +1,221 @@
+//! Writing analysed posts and reading them back.
+
+use chrono::{DateTime, Utc};
+use pulse_core::{Analysis, Post};
+use tokio_postgres::{Client, Row};
+
+use crate::{
+    PostQuery, StoreError,
+    query::{FILTER_SQL, FROM_SQL, FilterParams},
+};
+
+/// What one batch write changed; rows that already existed are not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub posts_inserted: u64,
+    pub analyses_inserted: u64,
+}
+
+/// Stores posts and their analyses in one transaction.
+///
+/// Idempotent: a post already stored (same `post_id`) or an analysis already stored (same
+/// `post_id` and `model_name`) is left as it is, so redelivered stream entries never create
+/// duplicates. Rows go in as arrays through `UNNEST`: two statements per batch, whatever its size.
+pub async fn insert_analysed(
+    client: &mut Client,
+    posts: &[Post],
+    analyses: &[Analysis],
+) -> Result<WriteOutcome, StoreError> {
+    let tx = client.transaction().await?;
+    let ids: Vec<&str> = posts.iter().map(|p| p.post_id.as_str()).collect();
+    let sources: Vec<&str> = posts.iter().map(|p| p.source.as_str()).collect();
+    let contents: Vec<&str> = posts.iter().map(|p| p.content.as_str()).collect();
+    let authors: Vec<&str> = posts.iter().map(|p| p.author.as_str()).collect();
+    let created: Vec<DateTime<Utc>> = posts.iter().map(|p| p.created_at).collect();
+    let posts_inserted = tx
+        .execute(
+            "INSERT INTO social_media_posts (post_id, source, content, author, created_at)
+             SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::text[], $4::varchar[], $5::timestamptz[])
+             ON CONFLICT (post_id) DO NOTHING",
+            &[&ids, &sources, &contents, &authors, &created],
+        )
+        .await?;
+
+    let a_ids: Vec<&str> = analyses.iter().map(|a| a.post_id.as_str()).collect();
+    let models: Vec<&str> = analyses.iter().map(|a| a.model_name.as_str()).collect();
+    let labels: Vec<&str> = analyses
+        .iter()
+        .map(|a| a.sentiment_label.as_str())
+        .collect();
+    let scores: Vec<f32> = analyses.iter().map(|a| a.confidence_score).collect();
+    let emotions: Vec<Option<&str>> = analyses.iter().map(|a| a.emotion.as_deref()).collect();
+    let emotion_scores: Vec<Option<f32>> = analyses.iter().map(|a| a.emotion_score).collect();
+    let emotion_models: Vec<Option<&str>> = analyses
+        .iter()
+        .map(|a| a.emotion_model.as_deref())
+        .collect();
+    let analyzed: Vec<DateTime<Utc>> = analyses.iter().map(|a| a.analyzed_at).collect();
+    let analyses_inserted = tx
+        .execute(
+            "INSERT INTO sentiment_analysis
+                 (post_id, model_name, sentiment_label, confidence_score,
+                  emotion, emotion_score, emotion_model, analyzed_at)
+             SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::varchar[], $4::real[],
+                                  $5::varchar[], $6::real[], $7::varchar[], $8::timestamptz[])
+             ON CONFLICT (post_id, model_name) DO NOTHING",
+            &[
+                &a_ids,
+                &models,
+                &labels,
+                &scores,
+                &emotions,
+                &emotion_scores,
+                &emotion_models,
+                &analyzed,
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(WriteOutcome {
+        posts_inserted,
+        analyses_inserted,
+    })
+}
+
+/// A stored post with every analysis of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPost {
+    pub post: Post,
+    pub ingested_at: DateTime<Utc>,
+    pub analyses: Vec<Analysis>,
+}
+
+/// A page of posts, newest first, and how many match in all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PostPage {
+    pub posts: Vec<StoredPost>,
+    pub total: u64,
+}
+
+/// Posts matching `query`, newest first (by `created_at`, then `post_id`).
+pub async fn list(
+    client: &Client,
+    query: &PostQuery,
+    limit: i64,
+    offset: i64,
+) -> Result<PostPage, StoreError> {
+    let filter = FilterParams::new(query);
+    let mut params = filter.as_params();
+    let total: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM {FROM_SQL} WHERE {FILTER_SQL}"),
+            &params,
+        )
+        .await?
+        .get(0);
+    params.push(&limit);
+    params.push(&offset);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT p.post_id, p.source, p.author, p.content, p.created_at, p.ingested_at
+                 FROM {FROM_SQL} WHERE {FILTER_SQL}
+                 ORDER BY p.created_at DESC, p.post_id DESC
+                 LIMIT $8 OFFSET $9"
+            ),
+            &params,
+        )
+        .await?;
+    let mut posts: Vec<StoredPost> = rows.iter().map(stored_post).collect();
+    let ids: Vec<&str> = posts.iter().map(|p| p.post.post_id.as_str()).collect();
+    let analyses = analyses_of(client, &ids).await?;
+    for analysis in analyses {
+        if let Some(post) = posts
+            .iter_mut()
+            .find(|p| p.post.post_id == analysis.post_id)
+        {
+            post.analyses.push(analysis);
+        }
+    }
+    Ok(PostPage {
+        posts,
+        total: u64::try_from(total).unwrap_or_default(),
+    })
+}
+
+/// Posts with the given ids (any order), with their analyses.
+pub async fn get_many(client: &Client, ids: &[&str]) -> Result<Vec<StoredPost>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT post_id, source, author, content, created_at, ingested_at
+             FROM social_media_posts WHERE post_id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+    let mut posts: Vec<StoredPost> = rows.iter().map(stored_post).collect();
+    for analysis in analyses_of(client, ids).await? {
+        if let Some(post) = posts
+            .iter_mut()
+            .find(|p| p.post.post_id == analysis.post_id)
+        {
+            post.analyses.push(analysis);
+        }
+    }
+    Ok(posts)
+}
+
+/// Row counts of both tables, for checks and tests.
+pub async fn counts(client: &Client) -> Result<(u64, u64), StoreError> {
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM social_media_posts),
+                    (SELECT count(*) FROM sentiment_analysis)",
+            &[],
+        )
+        .await?;
+    let posts: i64 = row.get(0);
+    let analyses: i64 = row.get(1);
+    Ok((
+        u64::try_from(posts).unwrap_or_default(),
+        u64::try_from(analyses).unwrap_or_default(),
+    ))
+}
+
+async fn analyses_of(client: &Client, ids: &[&str]) -> Result<Vec<Analysis>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT post_id, model_name, sentiment_label, confidence_score,
+                    emotion, emotion_score, emotion_model, analyzed_at
+             FROM sentiment_analysis WHERE post_id = ANY($1)
+             ORDER BY analyzed_at DESC, model_name",
+            &[&ids],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| Analysis {
+            post_id: row.get(0),
+            model_name: row.get(1),
+            sentiment_label: row.get(2),
+            confidence_score: row.get(3),
+            emotion: row.get(4),
+            emotion_score: row.get(5),
+            emotion_model: row.get(6),
+            analyzed_at: row.get(7),
+        })
+        .collect())
+}
+
+fn stored_post(row: &Row) -> StoredPost {
+    StoredPost {
+        post: Post {
+            post_id: row.get(0),
+            source: row.get(1),
+            author: row.get(2),
+            content: row.get(3),
+            created_at: row.get(4),
+        },
+        ingested_at: row.get(5),
+        analyses: Vec::new(),
+    }
+}

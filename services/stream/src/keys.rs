@@ -1,0 +1,59 @@
+//! Redis key names, all derived from one prefix.
+//!
+//! The default prefix `pulse` gives `pulse:posts`, `pulse:posts:dlq` and `pulse:events`. Tests
+//! use a unique prefix each so they never see each other's entries.
+
+/// Consumer group of the workers on the posts stream.
+pub const WORKER_GROUP: &str = "workers";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamKeys {
+    prefix: String,
+}
+
+impl StreamKeys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The work stream of posts waiting for analysis.
+    pub fn posts(&self) -> String {
+        format!("{}:posts", self.prefix)
+    }
+
+    /// Entries that could not be processed, with the reason.
+    pub fn dead_letters(&self) -> String {
+        format!("{}:posts:dlq", self.prefix)
+    }
+
+    /// Analysed posts and alerts, written after they are stored.
+    pub fn events(&self) -> String {
+        format!("{}:events", self.prefix)
+    }
+
+    /// A cache entry of the read side.
+    pub fn cache(&self, name: &str) -> String {
+        format!("{}:cache:{name}", self.prefix)
+    }
+}
+
+impl Default for StreamKeys {
+    fn default() -> Self {
+        Self::new("pulse")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_keys_match_the_design() {
+        let keys = StreamKeys::default();
+        assert_eq!(keys.posts(), "pulse:posts");
+        assert_eq!(keys.dead_letters(), "pulse:posts:dlq");
+        assert_eq!(keys.events(), "pulse:events");
+    }
+}

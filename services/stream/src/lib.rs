@@ -1,0 +1,23 @@
+//! Everything Pulse keeps in Redis streams.
+//!
+//! Key names live only here ([`keys`]). A post travels as a flat stream entry ([`codec`]) that
+//! also carries its W3C `traceparent`. The [`producer`] appends posts to the work stream, the
+//! [`consumer`] reads it as one member of a consumer group (acknowledging only after the caller
+//! has stored the result, reclaiming entries of dead consumers, dead-lettering poison), and
+//! [`events`] is the feed of analysed posts and alerts that the read side watches.
+
+pub mod codec;
+pub mod connection;
+pub mod consumer;
+pub mod error;
+pub mod events;
+pub mod keys;
+pub mod producer;
+
+pub use codec::{DecodeError, PostEntry};
+pub use connection::connect;
+pub use consumer::{Delivery, GroupConsumer};
+pub use error::StreamError;
+pub use events::{Event, EventFeed, FeedEntry};
+pub use keys::StreamKeys;
+pub use producer::Producer;

@@ -1,0 +1,71 @@
+//! Appending posts to the work stream.
+
+use redis::aio::ConnectionManager;
+
+use crate::{PostEntry, StreamError, StreamKeys};
+
+/// Default approximate cap on the work stream's length.
+pub const DEFAULT_MAX_LEN: usize = 1_000_000;
+
+/// Publishes posts with XADD, trimming the stream approximately (`MAXLEN ~`) so Redis memory
+/// stays bounded.
+#[derive(Clone)]
+pub struct Producer {
+    conn: ConnectionManager,
+    key: String,
+    max_len: usize,
+}
+
+impl Producer {
+    pub fn new(conn: ConnectionManager, keys: &StreamKeys, max_len: usize) -> Self {
+        Self {
+            conn,
+            key: keys.posts(),
+            max_len,
+        }
+    }
+
+    /// Appends one post; returns its entry id.
+    pub async fn publish(&self, entry: &PostEntry) -> Result<String, StreamError> {
+        let mut conn = self.conn.clone();
+        let id: String = self.xadd(entry).query_async(&mut conn).await?;
+        Ok(id)
+    }
+
+    /// Appends posts in one round trip (a pipeline, so all are written or the call fails);
+    /// returns their entry ids in order.
+    pub async fn publish_many(&self, entries: &[PostEntry]) -> Result<Vec<String>, StreamError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for entry in entries {
+            pipe.add_command(self.xadd(entry));
+        }
+        let mut conn = self.conn.clone();
+        Ok(pipe.query_async(&mut conn).await?)
+    }
+
+    /// Entries in the work stream.
+    pub async fn stream_len(&self) -> Result<u64, StreamError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("XLEN")
+            .arg(&self.key)
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    fn xadd(&self, entry: &PostEntry) -> redis::Cmd {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&self.key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.max_len)
+            .arg("*");
+        for (field, value) in entry.to_fields() {
+            cmd.arg(field).arg(value);
+        }
+        cmd
+    }
+}

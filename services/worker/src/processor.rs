@@ -1,0 +1,226 @@
+//! One batch, from stream entries to stored analyses.
+//!
+//! The order of effects is what makes redelivery safe: the transaction commits first (and is
+//! idempotent on `post_id` and `(post_id, model_name)`), the entries are acknowledged second,
+//! and the events go out last. A crash between any two steps leaves the entries pending, and
+//! processing them again changes nothing in the database.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use opentelemetry::trace::TraceContextExt;
+use pulse_core::{
+    Analysis, Post,
+    propagation::{
+        TracedChannel, context_from_traceparent, current_traceparent, set_remote_parent,
+    },
+};
+use pulse_proto::v1::{
+    self, AnalyzeBatchRequest, Task, inference_service_client::InferenceServiceClient,
+};
+use pulse_store::{Pool, StoreError, posts::insert_analysed};
+use pulse_stream::{Delivery, Event, EventFeed, GroupConsumer, PostEntry, StreamError};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Why a batch was not completed; its entries stay pending and will be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("inference failed: {0}")]
+    Inference(tonic::Status),
+    #[error("inference answered {got} analyses for {sent} texts")]
+    InferenceProtocol { sent: usize, got: usize },
+    #[error("storing failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("redis failed: {0}")]
+    Stream(#[from] StreamError),
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub stored: usize,
+    pub dead_lettered: usize,
+}
+
+pub struct Processor {
+    pub consumer: GroupConsumer,
+    pub inference: InferenceServiceClient<TracedChannel>,
+    pub pool: Pool,
+    pub events: EventFeed,
+    pub max_deliveries: u64,
+    pub inference_timeout: Duration,
+}
+
+/// A decoded entry and the span of its processing, parented to its publisher's trace.
+struct Work {
+    delivery_id: String,
+    post: Post,
+    span: tracing::Span,
+}
+
+impl Processor {
+    /// Processes `deliveries`. `redelivered` marks entries read from a pending list, whose
+    /// delivery counts are checked against `max_deliveries` first.
+    pub async fn process(
+        &self,
+        deliveries: Vec<Delivery>,
+        redelivered: bool,
+    ) -> Result<BatchOutcome, BatchError> {
+        let mut outcome = BatchOutcome::default();
+        if deliveries.is_empty() {
+            return Ok(outcome);
+        }
+        let mut deliveries = deliveries;
+        if redelivered {
+            let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
+            let counts = self.consumer.delivery_counts(&ids).await?;
+            let mut keep = Vec::with_capacity(deliveries.len());
+            for delivery in deliveries {
+                let count = counts.get(&delivery.id).copied().unwrap_or(1);
+                if count > self.max_deliveries {
+                    let reason = format!("delivered {count} times without success");
+                    tracing::warn!(entry = %delivery.id, count, "dead-lettering an entry that keeps failing");
+                    self.consumer.dead_letter(&delivery, &reason, count).await?;
+                    outcome.dead_lettered += 1;
+                } else {
+                    keep.push(delivery);
+                }
+            }
+            deliveries = keep;
+        }
+
+        let now = Utc::now();
+        let mut work = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            match PostEntry::decode(&delivery.fields, now) {
+                Ok(entry) => {
+                    let span = tracing::info_span!(
+                        "worker.process",
+                        otel.kind = "consumer",
+                        messaging.system = "redis",
+                        messaging.operation = "process",
+                        messaging.message.id = %delivery.id,
+                        post.id = %entry.post.post_id,
+                    );
+                    if let Some(traceparent) = &entry.traceparent {
+                        set_remote_parent(&span, context_from_traceparent(traceparent));
+                    }
+                    work.push(Work {
+                        delivery_id: delivery.id,
+                        post: entry.post,
+                        span,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(entry = %delivery.id, error = %e, "dead-lettering an undecodable entry");
+                    self.consumer
+                        .dead_letter(&delivery, &format!("undecodable: {e}"), 1)
+                        .await?;
+                    outcome.dead_lettered += 1;
+                }
+            }
+        }
+        if work.is_empty() {
+            return Ok(outcome);
+        }
+
+        let batch_span = tracing::info_span!("worker.batch", batch.size = work.len());
+        for item in &work {
+            batch_span.add_link(item.span.context().span().span_context().clone());
+        }
+        let analyses = self.analyze(&work).instrument(batch_span.clone()).await?;
+        let posts: Vec<Post> = work.iter().map(|w| w.post.clone()).collect();
+        {
+            let store_span = tracing::info_span!(
+                parent: &batch_span,
+                "db.insert_analysed",
+                otel.kind = "client",
+                db.system = "postgresql",
+                db.operation = "INSERT",
+                db.sql.table = "social_media_posts,sentiment_analysis",
+            );
+            let mut client = self
+                .pool
+                .get()
+                .instrument(store_span.clone())
+                .await
+                .map_err(StoreError::from)?;
+            insert_analysed(&mut client, &posts, &analyses)
+                .instrument(store_span)
+                .await?;
+        }
+        let ids: Vec<String> = work.iter().map(|w| w.delivery_id.clone()).collect();
+        self.consumer.ack(&ids).await?;
+        outcome.stored = work.len();
+
+        let events: Vec<(Event, Option<String>)> = work
+            .iter()
+            .map(|w| {
+                let event = Event::NewPost {
+                    post: w.post.clone(),
+                    analyses: analyses
+                        .iter()
+                        .filter(|a| a.post_id == w.post.post_id)
+                        .cloned()
+                        .collect(),
+                };
+                (event, w.span.in_scope(current_traceparent))
+            })
+            .collect();
+        // The data is committed and acknowledged; a lost event only delays the live view.
+        if let Err(e) = self.events.publish(&events).await {
+            tracing::warn!(error = %e, "cannot publish events for a stored batch");
+        }
+        Ok(outcome)
+    }
+
+    async fn analyze(&self, work: &[Work]) -> Result<Vec<Analysis>, BatchError> {
+        let texts: Vec<String> = work.iter().map(|w| w.post.content.clone()).collect();
+        let mut request = tonic::Request::new(AnalyzeBatchRequest {
+            texts,
+            tasks: Vec::new(),
+        });
+        request.set_timeout(self.inference_timeout);
+        let response = self
+            .inference
+            .clone()
+            .analyze_batch(request)
+            .await
+            .map_err(BatchError::Inference)?
+            .into_inner();
+        if response.analyses.len() != work.len() {
+            return Err(BatchError::InferenceProtocol {
+                sent: work.len(),
+                got: response.analyses.len(),
+            });
+        }
+        let analyzed_at = Utc::now();
+        Ok(work
+            .iter()
+            .zip(response.analyses)
+            .filter_map(|(w, analysis)| to_analysis(&w.post.post_id, &analysis, analyzed_at))
+            .collect())
+    }
+}
+
+/// The stored form of one text's results; `None` when it has no sentiment result.
+fn to_analysis(
+    post_id: &str,
+    analysis: &v1::Analysis,
+    analyzed_at: chrono::DateTime<Utc>,
+) -> Option<Analysis> {
+    let by_task = |task: Task| analysis.results.iter().find(|r| r.task == i32::from(task));
+    let sentiment = by_task(Task::Sentiment)?;
+    let emotion = by_task(Task::Emotion);
+    Some(Analysis {
+        post_id: post_id.to_owned(),
+        model_name: sentiment.model.clone(),
+        sentiment_label: sentiment.label.clone(),
+        confidence_score: sentiment.score.clamp(0.0, 1.0),
+        emotion: emotion.map(|e| e.label.clone()),
+        emotion_score: emotion.map(|e| e.score.clamp(0.0, 1.0)),
+        emotion_model: emotion.map(|e| e.model.clone()),
+        analyzed_at,
+    })
+}
