@@ -14,6 +14,10 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_ADDR", default_value = "0.0.0.0:8080")]
     pub addr: SocketAddr,
 
+    /// Address of the admin endpoint (/metrics, /healthz, /readyz).
+    #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9105")]
+    pub admin_addr: SocketAddr,
+
     /// gRPC address of the analytics service.
     #[arg(long, env = "ANALYTICS_URL", default_value = "http://127.0.0.1:50052")]
     pub analytics_url: String,

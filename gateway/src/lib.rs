@@ -10,6 +10,7 @@ pub mod clients;
 pub mod config;
 pub mod envelope;
 pub mod live;
+pub mod metrics;
 pub mod params;
 pub mod routes;
 pub mod server;

@@ -86,7 +86,17 @@ pub async fn follow(
 }
 
 /// Serves one WebSocket client until it leaves.
-pub async fn client(socket: WebSocket, mut events: broadcast::Receiver<String>) {
+pub async fn client(
+    socket: WebSocket,
+    events: broadcast::Receiver<String>,
+    connections: prometheus::IntGauge,
+) {
+    connections.inc();
+    serve_client(socket, events).await;
+    connections.dec();
+}
+
+async fn serve_client(socket: WebSocket, mut events: broadcast::Receiver<String>) {
     let (mut sink, mut incoming) = socket.split();
     let hello = message(
         "connected",

@@ -5,13 +5,21 @@ use std::{collections::HashMap, convert::Infallible, future::Future};
 use tokio::{net::TcpListener, sync::broadcast};
 use warp::Filter;
 
-use crate::{Config, clients::Clients, live, routes};
+use crate::{
+    Config,
+    clients::Clients,
+    live,
+    metrics::{GatewayMetrics, route_label},
+    routes,
+};
+use pulse_core::admin::Readiness;
 
 /// The whole HTTP application.
 pub fn app(
     config: &Config,
     clients: Clients,
     events: broadcast::Sender<String>,
+    metrics: GatewayMetrics,
 ) -> impl Filter<Extract = (impl warp::Reply + use<>,), Error = Infallible> + Clone + use<> {
     let with_clients = warp::any().map(move || clients.clone());
     let query = warp::query::<HashMap<String, String>>()
@@ -53,13 +61,32 @@ pub fn app(
         .then(routes::alerts);
     let api_not_found = api.and(warp::any()).then(routes::not_found);
 
+    let connections = metrics.websocket_connections.clone();
     let ws = warp::path!("ws" / "sentiment")
         .and(warp::ws())
         .map(move |ws: warp::ws::Ws| {
             let rx = events.subscribe();
+            let connections = connections.clone();
             ws.max_message_size(64 * 1024)
-                .on_upgrade(move |socket| live::client(socket, rx))
+                .on_upgrade(move |socket| live::client(socket, rx, connections))
         });
+    // Liveness and readiness on the public port too, for load balancers that probe it.
+    let probes = warp::path!("healthz")
+        .or(warp::path!("readyz"))
+        .unify()
+        .and(warp::get())
+        .map(|| "ok");
+    let observe = warp::log::custom(move |info: warp::log::Info<'_>| {
+        let route = route_label(info.path());
+        metrics
+            .requests
+            .with_label_values(&[route, info.status().as_str()])
+            .inc();
+        metrics
+            .seconds
+            .with_label_values(&[route])
+            .observe(info.elapsed().as_secs_f64());
+    });
 
     let index = config.dashboard_dir.join("index.html");
     let dashboard =
@@ -80,10 +107,12 @@ pub fn app(
 
     api_routes
         .or(ws)
+        .or(probes)
         .or(dashboard)
         .recover(|_rejection: warp::Rejection| async {
             Ok::<_, Infallible>(crate::envelope::ApiError::not_found("not found").into_response())
         })
+        .with(observe)
         .with(warp::trace::request())
 }
 
@@ -94,18 +123,28 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let clients = Clients::new(config)?;
+    let registry = prometheus::Registry::new();
+    let metrics = GatewayMetrics::new(&registry)?;
+    let readiness = Readiness::default();
+    readiness.set(true);
+    let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    pulse_core::admin::spawn(config.admin_addr, registry, readiness, async {
+        let _ = admin_stopped.await;
+    })
+    .await?;
     let (events, _) = broadcast::channel(live::CLIENT_BUFFER);
     let follower = tokio::spawn(live::follow(
         Clients::watch_channel(config)?,
         events.clone(),
     ));
     tracing::info!(addr = %listener.local_addr()?, dashboard = %config.dashboard_dir.display(), "gateway listening");
-    warp::serve(app(config, clients, events))
+    warp::serve(app(config, clients, events, metrics))
         .incoming(listener)
         .graceful(shutdown)
         .run()
         .await;
     follower.abort();
+    let _ = stop_admin.send(());
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
+use clap::Parser;
 use pulse_proto::v1::ingest_service_client::IngestServiceClient;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
@@ -87,6 +88,11 @@ pub struct Platform {
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
 
+/// 127.0.0.1 on a port the OS picks, for endpoints a test does not call.
+fn loopback_any() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
 async fn loopback() -> anyhow::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -108,16 +114,13 @@ impl Platform {
         let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
 
         let (listener, inference_addr) = loopback().await?;
-        let inference = pulse_inference::Config {
-            addr: inference_addr,
-            sentiment_model_dir: workspace_root().join("models/sentiment"),
-            emotion_model_dir: None,
-            ort_library: ort_library(),
-            intra_threads: 2,
-            max_sequence_length: 128,
-            max_batch_size: 256,
-            max_input_chars: 5_000,
-        };
+        let mut inference = pulse_inference::Config::parse_from(["pulse-inference"]);
+        inference.addr = inference_addr;
+        inference.admin_addr = loopback_any();
+        inference.sentiment_model_dir = workspace_root().join("models/sentiment");
+        inference.emotion_model_dir = None;
+        inference.ort_library = ort_library();
+        inference.intra_threads = 2;
         let models = {
             let config = inference.clone();
             tokio::task::spawn_blocking(move || pulse_inference::server::load_models(&config))
@@ -130,34 +133,28 @@ impl Platform {
         }));
 
         let (listener, analytics_addr) = loopback().await?;
-        let analytics = pulse_analytics::Config {
-            addr: analytics_addr,
-            database_url: database.url.clone(),
-            database_pool_size: 4,
-            redis_url: redis_url(),
-            stream_prefix: stream_prefix.clone(),
-            metrics_interval_secs: 30,
-        };
+        let mut analytics = pulse_analytics::Config::parse_from(["pulse-analytics"]);
+        analytics.addr = analytics_addr;
+        analytics.admin_addr = loopback_any();
+        analytics.database_url.clone_from(&database.url);
+        analytics.redis_url = redis_url();
+        analytics.stream_prefix.clone_from(&stream_prefix);
         let shutdown = stopped(&rx);
         tasks.push(tokio::spawn(async move {
             pulse_analytics::serve(&analytics, listener, shutdown).await
         }));
 
         for n in 0..options.workers {
-            let worker = pulse_worker::Config {
-                redis_url: redis_url(),
-                database_url: database.url.clone(),
-                database_pool_size: 2,
-                inference_url: format!("http://{inference_addr}"),
-                stream_prefix: stream_prefix.clone(),
-                consumer_name: Some(format!("test-worker-{n}")),
-                batch_size: options.batch_size,
-                block_ms: 200,
-                claim_idle_secs: 30,
-                max_deliveries: 5,
-                inference_timeout_ms: 10_000,
-                events_max_len: 10_000,
-            };
+            let mut worker = pulse_worker::Config::parse_from(["pulse-worker"]);
+            worker.admin_addr = loopback_any();
+            worker.redis_url = redis_url();
+            worker.database_url.clone_from(&database.url);
+            worker.database_pool_size = 2;
+            worker.inference_url = format!("http://{inference_addr}");
+            worker.stream_prefix.clone_from(&stream_prefix);
+            worker.consumer_name = Some(format!("test-worker-{n}"));
+            worker.batch_size = options.batch_size;
+            worker.block_ms = 200;
             let shutdown = stopped(&rx);
             tasks.push(tokio::spawn(async move {
                 pulse_worker::serve(&worker, shutdown).await
@@ -165,28 +162,25 @@ impl Platform {
         }
 
         let (listener, ingester_addr) = loopback().await?;
-        let ingester = pulse_ingester::Config {
-            addr: ingester_addr,
-            redis_url: redis_url(),
-            stream_prefix: stream_prefix.clone(),
-            stream_max_len: 1_000_000,
-            posts_per_minute: options.posts_per_minute,
-            max_publish_batch: 500,
-        };
+        let mut ingester = pulse_ingester::Config::parse_from(["pulse-ingester"]);
+        ingester.addr = ingester_addr;
+        ingester.admin_addr = loopback_any();
+        ingester.redis_url = redis_url();
+        ingester.stream_prefix.clone_from(&stream_prefix);
+        ingester.posts_per_minute = options.posts_per_minute;
         let shutdown = stopped(&rx);
         tasks.push(tokio::spawn(async move {
             pulse_ingester::server::serve(&ingester, listener, shutdown).await
         }));
 
         let (listener, gateway_addr) = loopback().await?;
-        let gateway = pulse_gateway::Config {
-            addr: gateway_addr,
-            analytics_url: format!("http://{analytics_addr}"),
-            inference_url: format!("http://{inference_addr}"),
-            ingester_url: format!("http://{ingester_addr}"),
-            dashboard_dir: workspace_root().join("dashboard/dist"),
-            upstream_timeout_ms: 5_000,
-        };
+        let mut gateway = pulse_gateway::Config::parse_from(["pulse-gateway"]);
+        gateway.addr = gateway_addr;
+        gateway.admin_addr = loopback_any();
+        gateway.analytics_url = format!("http://{analytics_addr}");
+        gateway.inference_url = format!("http://{inference_addr}");
+        gateway.ingester_url = format!("http://{ingester_addr}");
+        gateway.dashboard_dir = workspace_root().join("dashboard/dist");
         let shutdown = stopped(&rx);
         tasks.push(tokio::spawn(async move {
             pulse_gateway::serve(&gateway, listener, shutdown).await

@@ -14,6 +14,10 @@ pub struct Config {
     #[arg(long, env = "ANALYTICS_ADDR", default_value = "0.0.0.0:50052")]
     pub addr: SocketAddr,
 
+    /// Address of the admin endpoint (/metrics, /healthz, /readyz).
+    #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9102")]
+    pub admin_addr: SocketAddr,
+
     #[arg(
         long,
         env = "DATABASE_URL",

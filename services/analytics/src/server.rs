@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{Config, feed::Feed, queries::AnalyticsApi};
+use pulse_core::admin::Readiness;
 
 /// How often the reachability of PostgreSQL and Redis is re-checked.
 const DEPENDENCY_CHECK_EVERY: Duration = Duration::from_secs(5);
@@ -17,6 +18,7 @@ const DEPENDENCY_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// Keeps the health services `postgres` and `redis` current, so the gateway's health endpoint
 /// (and a readiness probe) can tell which dependency is down.
 async fn watch_dependencies(
+    readiness: Readiness,
     health: HealthReporter,
     pool: pulse_store::Pool,
     mut redis: redis::aio::ConnectionManager,
@@ -40,6 +42,7 @@ async fn watch_dependencies(
         )
         .await;
         let redis_ok = matches!(ping, Ok(Ok(_)));
+        readiness.set(db_ok);
         health.set_service_status("postgres", status(db_ok)).await;
         health.set_service_status("redis", status(redis_ok)).await;
     }
@@ -69,14 +72,27 @@ pub async fn serve(
     health
         .set_serving::<AnalyticsServiceServer<AnalyticsApi>>()
         .await;
-    let dependencies = tokio::spawn(watch_dependencies(health.clone(), pool.clone(), conn));
-    let router = pulse_core::grpc::server()
+    let registry = prometheus::Registry::new();
+    let readiness = Readiness::default();
+    let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let dependencies = tokio::spawn(watch_dependencies(
+        readiness.clone(),
+        health.clone(),
+        pool.clone(),
+        conn,
+    ));
+    let router = pulse_core::grpc::server(&registry)?
         .add_service(health_service)
         .add_service(AnalyticsServiceServer::new(AnalyticsApi::new(pool, feed)));
     let router = pulse_core::grpc::with_reflection(router)?;
     tracing::info!(addr = %listener.local_addr()?, "analytics listening");
+    pulse_core::admin::spawn(config.admin_addr, registry, readiness, async {
+        let _ = admin_stopped.await;
+    })
+    .await?;
     let served = pulse_core::grpc::serve(router, listener, shutdown).await;
     dependencies.abort();
+    let _ = stop_admin.send(());
     Ok(served?)
 }
 

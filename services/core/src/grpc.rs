@@ -8,6 +8,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Server, server::Router};
 use tonic_health::server::HealthReporter;
 
+use crate::grpc_metrics::GrpcMetricsLayer;
+
 /// Errors starting a gRPC server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -18,13 +20,26 @@ pub enum ServeError {
     },
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
 
-/// A server builder whose every request gets a span parented to the caller's trace context.
-pub fn server() -> Server {
-    Server::builder().trace_fn(crate::propagation::grpc_server_span)
+/// A server with the metrics layer; what [`server`] builds.
+pub type MeteredServer =
+    Server<tower::layer::util::Stack<GrpcMetricsLayer, tower::layer::util::Identity>>;
+
+/// A router of a [`MeteredServer`].
+pub type MeteredRouter =
+    Router<tower::layer::util::Stack<GrpcMetricsLayer, tower::layer::util::Identity>>;
+
+/// A server builder whose every request gets a span parented to the caller's trace context
+/// and is counted and timed in `registry`.
+pub fn server(registry: &prometheus::Registry) -> Result<MeteredServer, ServeError> {
+    Ok(Server::builder()
+        .trace_fn(crate::propagation::grpc_server_span)
+        .layer(GrpcMetricsLayer::new(registry)?))
 }
 
 /// The standard health service; the reporter starts with every service NOT_SERVING.
@@ -36,7 +51,7 @@ pub fn health() -> (
 }
 
 /// Adds reflection v1 and v1alpha over every Pulse contract to `router`.
-pub fn with_reflection(router: Router) -> Result<Router, ServeError> {
+pub fn with_reflection(router: MeteredRouter) -> Result<MeteredRouter, ServeError> {
     let v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pulse_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
@@ -55,7 +70,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains in-flight calls.
 pub async fn serve(
-    router: Router,
+    router: MeteredRouter,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {

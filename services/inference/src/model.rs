@@ -10,7 +10,6 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     sync::Mutex,
-    time::{Duration, Instant},
 };
 
 use ndarray::Array2;
@@ -18,6 +17,7 @@ use ort::{
     session::{Session, builder::GraphOptimizationLevel},
     value::TensorRef,
 };
+pub use tokenizers::Encoding;
 use tokenizers::{Tokenizer, TruncationParams};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,42 +52,55 @@ struct HfConfig {
     pulse: Option<PulseMetadata>,
 }
 
-/// Optional `pulse` section of `config.json` naming the bundle.
+/// Optional `pulse` section of `config.json` naming the bundle and, for a graph with several
+/// classification heads on one encoder, each head's output and labels.
 #[derive(Debug, Default, serde::Deserialize)]
 struct PulseMetadata {
     name: Option<String>,
     version: Option<String>,
     quantization: Option<String>,
+    #[serde(default)]
+    heads: BTreeMap<String, HeadConfig>,
 }
+
+#[derive(Debug, serde::Deserialize)]
+struct HeadConfig {
+    output: String,
+    id2label: BTreeMap<String, String>,
+}
+
+/// One classification output of the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The task it answers ("sentiment", "emotion"), or "default" for a plain HF export.
+    pub name: String,
+    pub output: String,
+    pub labels: Vec<String>,
+}
+
+/// Probabilities of one text: per head, per label (in label order).
+pub type HeadScores = Vec<Vec<f32>>;
 
 /// Probabilities over the labels of one text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classification {
-    /// One probability per label, in label order.
-    pub probabilities: Vec<f32>,
+    /// Per head, one probability per label, in label order.
+    pub probabilities: HeadScores,
     /// The text was longer than the model's window and was cut.
     pub truncated: bool,
 }
 
-/// Where the time of one [`Classifier::classify`] call went.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Timing {
-    pub tokenization: Duration,
-    pub inference: Duration,
-}
-
-/// A loaded classifier. `classify` may be called from any thread; runs are serialised on the
-/// session, which itself uses the configured intra-op threads.
+/// A loaded classifier. Tokenizing is thread-safe; runs are serialised on the session, which
+/// itself uses the configured intra-op threads.
 pub struct Classifier {
     pub name: String,
     pub version: String,
     pub quantization: String,
-    pub labels: Vec<String>,
+    pub heads: Vec<Head>,
     pub max_sequence_length: usize,
     tokenizer: Tokenizer,
     session: Mutex<Session>,
     needs_token_type_ids: bool,
-    output_name: String,
     pad_id: u32,
 }
 
@@ -96,7 +109,7 @@ impl std::fmt::Debug for Classifier {
         f.debug_struct("Classifier")
             .field("name", &self.name)
             .field("version", &self.version)
-            .field("labels", &self.labels)
+            .field("heads", &self.heads)
             .finish_non_exhaustive()
     }
 }
@@ -122,10 +135,11 @@ impl Classifier {
                 path: config_path.clone(),
                 reason: e.to_string(),
             })?;
-        let labels = labels_in_order(&config.id2label).map_err(|reason| ModelError::Config {
+        let config_error = |reason: String| ModelError::Config {
             path: config_path.clone(),
             reason,
-        })?;
+        };
+        let default_labels = labels_in_order(&config.id2label).map_err(config_error)?;
         let metadata = config.pulse.unwrap_or_default();
         let dir_name = dir
             .file_name()
@@ -170,26 +184,60 @@ impl Classifier {
             .inputs()
             .iter()
             .any(|input| input.name() == "token_type_ids");
-        let output_name = session
+        let outputs: Vec<String> = session
             .outputs()
             .iter()
             .map(|o| o.name().to_owned())
-            .find(|n| n == "logits")
-            .or_else(|| session.outputs().first().map(|o| o.name().to_owned()))
-            .ok_or_else(|| ModelError::Runtime("the model has no output".into()))?;
+            .collect();
+        let heads = if metadata.heads.is_empty() {
+            let output = outputs
+                .iter()
+                .find(|n| *n == "logits")
+                .or_else(|| outputs.first())
+                .cloned()
+                .ok_or_else(|| ModelError::Runtime("the model has no output".into()))?;
+            vec![Head {
+                name: "default".into(),
+                output,
+                labels: default_labels,
+            }]
+        } else {
+            let mut heads = Vec::new();
+            for (name, head) in &metadata.heads {
+                if !outputs.contains(&head.output) {
+                    return Err(config_error(format!(
+                        "head {name} names output {:?}, the graph has {outputs:?}",
+                        head.output
+                    )));
+                }
+                heads.push(Head {
+                    name: name.clone(),
+                    output: head.output.clone(),
+                    labels: labels_in_order(&head.id2label).map_err(config_error)?,
+                });
+            }
+            heads
+        };
         let quantization = metadata.quantization.unwrap_or_else(|| "unknown".into());
         Ok(Self {
             name,
             version: metadata.version.unwrap_or_else(|| "unversioned".into()),
             quantization,
-            labels,
+            heads,
             max_sequence_length,
             tokenizer,
             session: Mutex::new(session),
             needs_token_type_ids,
-            output_name,
             pad_id,
         })
+    }
+
+    /// The head answering `task`: the one named after it, or the only one.
+    pub fn head_for(&self, task: &str) -> Option<usize> {
+        self.heads
+            .iter()
+            .position(|h| h.name == task)
+            .or_else(|| (self.heads.len() == 1).then_some(0))
     }
 
     /// `name@version`, as stored with each analysis.
@@ -197,16 +245,19 @@ impl Classifier {
         format!("{}@{}", self.name, self.version)
     }
 
-    /// Classifies `texts` in one model run (padded to the longest text of the call).
-    pub fn classify(&self, texts: &[&str]) -> Result<(Vec<Classification>, Timing), ModelError> {
-        if texts.is_empty() {
-            return Ok((Vec::new(), Timing::default()));
-        }
-        let started = Instant::now();
-        let encodings = self
-            .tokenizer
+    /// Tokenizes `texts` with this model's tokenizer (truncated to its window, unpadded).
+    pub fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, ModelError> {
+        self.tokenizer
             .encode_batch(texts.to_vec(), true)
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))
+    }
+
+    /// Runs the model once over `encodings`, padded to the longest of them; returns, per
+    /// encoding, every head's probabilities.
+    pub fn run(&self, encodings: &[&Encoding]) -> Result<Vec<HeadScores>, ModelError> {
+        if encodings.is_empty() {
+            return Ok(Vec::new());
+        }
         let batch = encodings.len();
         let width = encodings.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
         let mut ids = Array2::<i64>::from_elem((batch, width), i64::from(self.pad_id));
@@ -225,35 +276,29 @@ impl Classifier {
                 types[[row, col]] = i64::from(t);
             }
         }
-        let truncated: Vec<bool> = encodings
-            .iter()
-            .map(|e| !e.get_overflowing().is_empty())
-            .collect();
-        let tokenization = started.elapsed();
-
-        let started = Instant::now();
-        let labels = self.labels.len();
-        let logits = {
-            let mut session = self
-                .session
-                .lock()
-                .map_err(|_| ModelError::Runtime("a previous run panicked".into()))?;
-            let ids = TensorRef::from_array_view(&ids).map_err(runtime_error)?;
-            let mask = TensorRef::from_array_view(&mask).map_err(runtime_error)?;
-            let outputs = if self.needs_token_type_ids {
-                let types = TensorRef::from_array_view(&types).map_err(runtime_error)?;
-                session.run(ort::inputs![
-                    "input_ids" => ids,
-                    "attention_mask" => mask,
-                    "token_type_ids" => types,
-                ])
-            } else {
-                session.run(ort::inputs!["input_ids" => ids, "attention_mask" => mask])
-            }
-            .map_err(runtime_error)?;
-            let logits = outputs[self.output_name.as_str()]
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| ModelError::Runtime("a previous run panicked".into()))?;
+        let ids = TensorRef::from_array_view(&ids).map_err(runtime_error)?;
+        let mask = TensorRef::from_array_view(&mask).map_err(runtime_error)?;
+        let outputs = if self.needs_token_type_ids {
+            let types = TensorRef::from_array_view(&types).map_err(runtime_error)?;
+            session.run(ort::inputs![
+                "input_ids" => ids,
+                "attention_mask" => mask,
+                "token_type_ids" => types,
+            ])
+        } else {
+            session.run(ort::inputs!["input_ids" => ids, "attention_mask" => mask])
+        }
+        .map_err(runtime_error)?;
+        let mut scores: Vec<HeadScores> = vec![Vec::with_capacity(self.heads.len()); batch];
+        for head in &self.heads {
+            let logits = outputs[head.output.as_str()]
                 .try_extract_array::<f32>()
                 .map_err(runtime_error)?;
+            let labels = head.labels.len();
             let shape = logits.shape().to_vec();
             if shape != [batch, labels] {
                 return Err(ModelError::OutputShape {
@@ -262,25 +307,34 @@ impl Classifier {
                     labels,
                 });
             }
-            logits.iter().copied().collect::<Vec<f32>>()
-        };
-        let inference = started.elapsed();
-        let results = logits
-            .chunks(labels)
-            .zip(truncated)
-            .map(|(row, truncated)| Classification {
-                probabilities: softmax(row),
-                truncated,
-            })
-            .collect();
-        Ok((
-            results,
-            Timing {
-                tokenization,
-                inference,
-            },
-        ))
+            let flat: Vec<f32> = logits.iter().copied().collect();
+            for (text, row) in scores.iter_mut().zip(flat.chunks(labels)) {
+                text.push(softmax(row));
+            }
+        }
+        Ok(scores)
     }
+
+    /// Tokenizes and classifies `texts` in one run (for tools and tests; the service batches
+    /// through [`crate::batcher`]).
+    pub fn classify(&self, texts: &[&str]) -> Result<Vec<Classification>, ModelError> {
+        let encodings = self.tokenize(texts)?;
+        let refs: Vec<&Encoding> = encodings.iter().collect();
+        let probabilities = self.run(&refs)?;
+        Ok(probabilities
+            .into_iter()
+            .zip(&encodings)
+            .map(|(probabilities, encoding)| Classification {
+                probabilities,
+                truncated: is_truncated(encoding),
+            })
+            .collect())
+    }
+}
+
+/// True when the text did not fit the model's window.
+pub fn is_truncated(encoding: &Encoding) -> bool {
+    !encoding.get_overflowing().is_empty()
 }
 
 /// `id2label` as a dense list; ids must be exactly 0..n.

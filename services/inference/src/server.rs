@@ -6,14 +6,18 @@ use anyhow::Context;
 use pulse_proto::v1::inference_service_server::InferenceServiceServer;
 use tokio::net::TcpListener;
 
+use pulse_core::admin::Readiness;
+
 use crate::{
     Config,
+    batcher::{BatchPolicy, Batcher},
+    metrics::InferenceMetrics,
     model::Classifier,
     runtime,
     service::{InferenceApi, Limits},
 };
 
-pub use crate::service::Models;
+pub use crate::service::{Models, TaskModel};
 
 /// Loads ONNX Runtime and every configured model.
 pub fn load_models(config: &Config) -> anyhow::Result<Models> {
@@ -30,12 +34,33 @@ pub fn load_models(config: &Config) -> anyhow::Result<Models> {
         .map(Arc::new)
         .with_context(|| format!("loading the model in {}", dir.display()))
     };
-    let sentiment = load(&config.sentiment_model_dir)?;
-    tracing::info!(model = %sentiment.id(), labels = ?sentiment.labels, threads, "sentiment model loaded");
-    let emotion = config.emotion_model_dir.as_deref().map(load).transpose()?;
-    if let Some(emotion) = &emotion {
-        tracing::info!(model = %emotion.id(), labels = ?emotion.labels, "emotion model loaded");
-    }
+    let route = |model: &Arc<Classifier>, task: &str| {
+        model
+            .head_for(task)
+            .map(|head| TaskModel {
+                model: Arc::clone(model),
+                head,
+            })
+            .with_context(|| format!("model {} has no head for {task}", model.id()))
+    };
+    let sentiment_model = load(&config.sentiment_model_dir)?;
+    let sentiment = route(&sentiment_model, "sentiment")?;
+    tracing::info!(model = %sentiment_model.id(), labels = ?sentiment.labels(), threads, "sentiment model loaded");
+    let emotion = match &config.emotion_model_dir {
+        None => None,
+        Some(dir) => {
+            let same = std::fs::canonicalize(dir).ok()
+                == std::fs::canonicalize(&config.sentiment_model_dir).ok();
+            let model = if same {
+                Arc::clone(&sentiment_model)
+            } else {
+                load(dir)?
+            };
+            let emotion = route(&model, "emotion")?;
+            tracing::info!(model = %model.id(), labels = ?emotion.labels(), shared = same, "emotion model loaded");
+            Some(emotion)
+        }
+    };
     Ok(Models { sentiment, emotion })
 }
 
@@ -46,29 +71,71 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let registry = prometheus::Registry::new();
+    let metrics = InferenceMetrics::new(&registry)?;
+    let batcher = Batcher::start(
+        BatchPolicy {
+            max_batch_texts: config.batch_max_texts,
+            max_batch_tokens: config.batch_max_tokens,
+            max_wait: std::time::Duration::from_micros(config.batch_max_wait_us),
+            max_queued_texts: config.max_queued_texts,
+        },
+        metrics.clone(),
+    )?;
     let api = InferenceApi::new(
         models,
         Limits {
             max_batch_size: config.max_batch_size,
             max_input_chars: config.max_input_chars,
         },
+        batcher,
+        config.llm_backend(&metrics),
+        metrics,
     );
     let (health, health_service) = pulse_core::grpc::health();
     // Models are loaded before the server starts, so it is SERVING from its first request.
     health
         .set_serving::<InferenceServiceServer<InferenceApi>>()
         .await;
-    let router = pulse_core::grpc::server()
+    let router = pulse_core::grpc::server(&registry)?
         .add_service(health_service)
         .add_service(InferenceServiceServer::new(api));
     let router = pulse_core::grpc::with_reflection(router)?;
+    let readiness = Readiness::default();
+    readiness.set(true);
+    let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    pulse_core::admin::spawn(config.admin_addr, registry, readiness, async {
+        let _ = admin_stopped.await;
+    })
+    .await?;
     tracing::info!(addr = %listener.local_addr()?, "inference listening");
-    pulse_core::grpc::serve(router, listener, shutdown).await?;
-    Ok(())
+    let served = pulse_core::grpc::serve(router, listener, shutdown).await;
+    let _ = stop_admin.send(());
+    Ok(served?)
 }
 
-/// Loads the models, then serves on the configured address until SIGTERM.
+/// Loads the models, then serves on the configured address until SIGTERM, or runs the tool
+/// the command line names.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    if let Some(crate::config::Command::Eval { file, task, batch }) = &config.command {
+        let models = load_models(&config)?;
+        let tm = match task.as_str() {
+            "emotion" => models
+                .emotion
+                .context("no emotion model is configured (EMOTION_MODEL_DIR)")?,
+            _ => models.sentiment,
+        };
+        let started = std::time::Instant::now();
+        let report = crate::eval::evaluate(&tm, file, *batch)?;
+        println!(
+            "model     {}\ntask      {task}\nfile      {}",
+            tm.model.id(),
+            file.display()
+        );
+        print!("{report}");
+        println!("seconds   {:.1}", started.elapsed().as_secs_f64());
+        return Ok(());
+    }
     let models = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || load_models(&config)).await??

@@ -12,17 +12,38 @@ use pulse_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::model::{Classification, Classifier, Timing};
+use crate::{
+    batcher::{Batcher, ModelWork, SubmitError, SubmitOutcome},
+    fallback::{LlmBackend, LlmMode},
+    metrics::InferenceMetrics,
+    model::{Classifier, is_truncated},
+};
 
-/// The classifiers, one per task.
+/// A model and the head of it that answers a task.
+#[derive(Debug, Clone)]
+pub struct TaskModel {
+    pub model: Arc<Classifier>,
+    pub head: usize,
+}
+
+impl TaskModel {
+    pub fn labels(&self) -> &[String] {
+        self.model
+            .heads
+            .get(self.head)
+            .map_or(&[], |h| h.labels.as_slice())
+    }
+}
+
+/// The classifiers, one per task (possibly the same model with two heads).
 #[derive(Debug, Clone)]
 pub struct Models {
-    pub sentiment: Arc<Classifier>,
-    pub emotion: Option<Arc<Classifier>>,
+    pub sentiment: TaskModel,
+    pub emotion: Option<TaskModel>,
 }
 
 impl Models {
-    fn for_task(&self, task: Task) -> Option<&Arc<Classifier>> {
+    fn for_task(&self, task: Task) -> Option<&TaskModel> {
         match task {
             Task::Sentiment => Some(&self.sentiment),
             Task::Emotion => self.emotion.as_ref(),
@@ -49,11 +70,43 @@ pub struct Limits {
 pub struct InferenceApi {
     models: Models,
     limits: Limits,
+    batcher: Batcher,
+    llm: Option<LlmBackend>,
+    metrics: InferenceMetrics,
 }
 
 impl InferenceApi {
-    pub fn new(models: Models, limits: Limits) -> Self {
-        Self { models, limits }
+    /// `llm` is `None` in mode `local`.
+    pub fn new(
+        models: Models,
+        limits: Limits,
+        batcher: Batcher,
+        llm: Option<LlmBackend>,
+        metrics: InferenceMetrics,
+    ) -> Self {
+        Self {
+            models,
+            limits,
+            batcher,
+            llm,
+            metrics,
+        }
+    }
+
+    fn count(&self, analyses: &[Analysis]) {
+        for result in analyses.iter().flat_map(|a| &a.results) {
+            let task = if result.task == i32::from(Task::Emotion) {
+                "emotion"
+            } else {
+                "sentiment"
+            };
+            let backend = if result.backend == i32::from(Backend::Llm) {
+                "llm"
+            } else {
+                "local"
+            };
+            self.metrics.texts.with_label_values(&[task, backend]).inc();
+        }
     }
 
     fn tasks(&self, requested: &[i32]) -> Result<Vec<Task>, Status> {
@@ -105,7 +158,7 @@ impl InferenceApi {
         Ok(())
     }
 
-    /// Validates, then runs every task over `texts` on a blocking thread.
+    /// Validates, runs the local models, then consults the LLM where the mode says so.
     async fn analyze_texts(
         &self,
         texts: Vec<String>,
@@ -113,57 +166,143 @@ impl InferenceApi {
     ) -> Result<Vec<Analysis>, Status> {
         self.validate_texts(&texts)?;
         let tasks = self.tasks(requested)?;
-        let jobs: Vec<(Task, Arc<Classifier>)> = tasks
+        let jobs: Vec<(Task, TaskModel)> = tasks
             .iter()
-            .filter_map(|t| self.models.for_task(*t).map(|m| (*t, Arc::clone(m))))
+            .filter_map(|t| self.models.for_task(*t).map(|m| (*t, m.clone())))
             .collect();
-        let received = Instant::now();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let queue = received.elapsed();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let mut analyses: Vec<Analysis> = vec![Analysis::default(); texts.len()];
-            for (task, model) in jobs {
-                let (results, timing) = model.classify(&refs).map_err(|e| {
-                    tracing::error!(error = %e, model = %model.id(), "inference failed");
-                    Status::internal(format!("inference failed: {e}"))
-                })?;
-                for (analysis, result) in analyses.iter_mut().zip(results) {
-                    analysis.truncated |= result.truncated;
-                    analysis.results.push(task_result(
-                        task,
-                        &model,
-                        &result,
-                        timing,
-                        queue,
-                        texts.len(),
-                    ));
-                }
+        let texts = Arc::new(texts);
+        let local = self.analyze_locally(Arc::clone(&texts), &jobs).await;
+        let Some(llm) = &self.llm else {
+            return local;
+        };
+        match local {
+            Ok(mut analyses) => {
+                let threshold = llm.confidence_threshold;
+                let external = llm.mode == LlmMode::External;
+                llm.consult(&texts, &jobs, &mut analyses, |r| {
+                    external || r.score < threshold
+                })
+                .await;
+                Ok(analyses)
             }
-            Ok(analyses)
+            Err(status) => {
+                tracing::warn!(%status, "local inference failed; asking the LLM");
+                llm.answer_all(&texts, &jobs).await.ok_or(status)
+            }
+        }
+    }
+
+    /// Tokenizes (on a blocking thread), then runs every task through the batcher.
+    async fn analyze_locally(
+        &self,
+        texts: Arc<Vec<String>>,
+        jobs: &[(Task, TaskModel)],
+    ) -> Result<Vec<Analysis>, Status> {
+        let tokenize_started = Instant::now();
+        // One unit of work per distinct model: two heads of one model share its run.
+        let mut models: Vec<Arc<Classifier>> = Vec::new();
+        let routes: Vec<usize> = jobs
+            .iter()
+            .map(
+                |(_, tm)| match models.iter().position(|m| Arc::ptr_eq(m, &tm.model)) {
+                    Some(i) => i,
+                    None => {
+                        models.push(Arc::clone(&tm.model));
+                        models.len() - 1
+                    }
+                },
+            )
+            .collect();
+        let (work, truncated) = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let mut truncated = vec![false; refs.len()];
+            let mut work = Vec::with_capacity(models.len());
+            for model in models {
+                let encodings = model.tokenize(&refs)?;
+                for (flag, encoding) in truncated.iter_mut().zip(&encodings) {
+                    *flag |= is_truncated(encoding);
+                }
+                work.push(ModelWork { model, encodings });
+            }
+            Ok::<_, crate::model::ModelError>((work, truncated))
         })
         .await
-        .map_err(|e| Status::internal(format!("inference task failed: {e}")))?
+        .map_err(|e| Status::internal(format!("tokenization task failed: {e}")))?
+        .map_err(|e| Status::invalid_argument(format!("cannot tokenize: {e}")))?;
+        let tokenization = tokenize_started.elapsed();
+        let reply = self
+            .batcher
+            .submit(work)
+            .await
+            .map_err(|outcome| match outcome {
+                SubmitOutcome::Refused(e @ SubmitError::Full { .. }) => {
+                    self.metrics.overloaded.inc();
+                    Status::resource_exhausted(e.to_string())
+                }
+                SubmitOutcome::Refused(e @ SubmitError::Stopped) => {
+                    Status::unavailable(e.to_string())
+                }
+                SubmitOutcome::Failed(e) => Status::internal(e),
+            })?;
+        let timings = Timings {
+            tokenization_us: micros(tokenization),
+            queue_us: micros(reply.queue),
+            inference_us: micros(reply.inference),
+        };
+        let mut analyses: Vec<Analysis> = truncated
+            .into_iter()
+            .map(|truncated| Analysis {
+                results: Vec::with_capacity(jobs.len()),
+                truncated,
+            })
+            .collect();
+        for ((task, tm), work) in jobs.iter().zip(routes) {
+            let Some(per_text) = reply.probabilities.get(work) else {
+                return Err(Status::internal("the batcher lost a model's results"));
+            };
+            for (analysis, heads) in analyses.iter_mut().zip(per_text) {
+                let probabilities = heads.get(tm.head).map_or(&[][..], Vec::as_slice);
+                analysis
+                    .results
+                    .push(task_result(*task, tm, probabilities, timings));
+            }
+        }
+        Ok(analyses)
     }
 }
 
-fn micros(d: Duration) -> u64 {
+pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn task_result(
+pub(crate) fn task_result(
     task: Task,
-    model: &Classifier,
-    result: &Classification,
-    timing: Timing,
-    queue: Duration,
-    batch: usize,
+    tm: &TaskModel,
+    probabilities: &[f32],
+    timings: Timings,
 ) -> TaskResult {
-    let mut scores: Vec<LabelScore> = model
-        .labels
+    scored(
+        task,
+        tm.labels(),
+        probabilities,
+        tm.model.id(),
+        Backend::Local,
+        timings,
+    )
+}
+
+/// A task result from label probabilities (in label order), most probable label first.
+pub(crate) fn scored(
+    task: Task,
+    labels: &[String],
+    probabilities: &[f32],
+    model: String,
+    backend: Backend,
+    timings: Timings,
+) -> TaskResult {
+    let mut scores: Vec<LabelScore> = labels
         .iter()
-        .zip(&result.probabilities)
+        .zip(probabilities)
         .map(|(label, score)| LabelScore {
             label: label.clone(),
             score: *score,
@@ -171,20 +310,14 @@ fn task_result(
         .collect();
     scores.sort_by(|a, b| b.score.total_cmp(&a.score));
     let top = scores.first().cloned().unwrap_or_default();
-    // A batch's run time is shared by its texts.
-    let share = u32::try_from(batch.max(1)).unwrap_or(u32::MAX);
     TaskResult {
         task: task.into(),
         label: top.label,
         score: top.score,
         scores,
-        model: model.id(),
-        backend: Backend::Local.into(),
-        timings: Some(Timings {
-            tokenization_us: micros(timing.tokenization / share),
-            queue_us: micros(queue),
-            inference_us: micros(timing.inference / share),
-        }),
+        model,
+        backend: backend.into(),
+        timings: Some(timings),
     }
 }
 
@@ -199,6 +332,7 @@ impl InferenceService for InferenceApi {
         let mut analyses = self
             .analyze_texts(vec![request.text], &request.tasks)
             .await?;
+        self.count(&analyses);
         Ok(Response::new(AnalyzeResponse {
             analysis: analyses.pop(),
         }))
@@ -212,6 +346,7 @@ impl InferenceService for InferenceApi {
         let request = request.into_inner();
         tracing::Span::current().record("batch.size", request.texts.len());
         let analyses = self.analyze_texts(request.texts, &request.tasks).await?;
+        self.count(&analyses);
         Ok(Response::new(AnalyzeBatchResponse { analyses }))
     }
 
@@ -224,13 +359,14 @@ impl InferenceService for InferenceApi {
             .available_tasks()
             .into_iter()
             .filter_map(|task| {
-                self.models.for_task(task).map(|m| ModelInfo {
+                self.models.for_task(task).map(|tm| ModelInfo {
                     task: task.into(),
-                    name: m.name.clone(),
-                    version: m.version.clone(),
-                    labels: m.labels.clone(),
-                    quantization: m.quantization.clone(),
-                    max_sequence_length: u32::try_from(m.max_sequence_length).unwrap_or(u32::MAX),
+                    name: tm.model.name.clone(),
+                    version: tm.model.version.clone(),
+                    labels: tm.labels().to_vec(),
+                    quantization: tm.model.quantization.clone(),
+                    max_sequence_length: u32::try_from(tm.model.max_sequence_length)
+                        .unwrap_or(u32::MAX),
                 })
             })
             .collect();

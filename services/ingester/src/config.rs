@@ -14,6 +14,10 @@ pub struct Config {
     #[arg(long, env = "INGESTER_ADDR", default_value = "0.0.0.0:50053")]
     pub addr: SocketAddr,
 
+    /// Address of the admin endpoint (/metrics, /healthz, /readyz).
+    #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9103")]
+    pub admin_addr: SocketAddr,
+
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
 

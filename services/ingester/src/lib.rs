@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod generator;
+pub mod metrics;
 pub mod server;
 pub mod service;
 

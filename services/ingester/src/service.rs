@@ -8,16 +8,20 @@ use pulse_proto::v1::{
 use pulse_stream::{PostEntry, Producer};
 use tonic::{Request, Response, Status};
 
+use crate::metrics::IngesterMetrics;
+
 pub struct IngestApi {
     producer: Producer,
     max_batch: usize,
+    metrics: IngesterMetrics,
 }
 
 impl IngestApi {
-    pub fn new(producer: Producer, max_batch: usize) -> Self {
+    pub fn new(producer: Producer, max_batch: usize, metrics: IngesterMetrics) -> Self {
         Self {
             producer,
             max_batch,
+            metrics,
         }
     }
 }
@@ -65,16 +69,26 @@ impl IngestService for IngestApi {
                         ..PublishResult::default()
                     });
                 }
-                Err(e) => results.push(PublishResult {
-                    post_id,
-                    accepted: false,
-                    entry_id: String::new(),
-                    error: format!("{}: {e}", e.code()),
-                }),
+                Err(e) => {
+                    self.metrics
+                        .posts_rejected
+                        .with_label_values(&[e.code()])
+                        .inc();
+                    results.push(PublishResult {
+                        post_id,
+                        accepted: false,
+                        entry_id: String::new(),
+                        error: format!("{}: {e}", e.code()),
+                    });
+                }
             }
         }
         let entries: Vec<PostEntry> = accepted.iter().map(|(_, e)| e.clone()).collect();
         let ids = self.producer.publish_many(&entries).await.map_err(|e| {
+            self.metrics
+                .publish_failures
+                .with_label_values(&["publish"])
+                .inc();
             tracing::warn!(error = %e, "cannot append to the stream");
             Status::unavailable(format!("the stream is unavailable: {e}"))
         })?;
@@ -83,6 +97,10 @@ impl IngestService for IngestApi {
                 result.entry_id = id;
             }
         }
+        self.metrics
+            .posts_ingested
+            .with_label_values(&["publish"])
+            .inc_by(accepted.len() as u64);
         let accepted_count = u32::try_from(accepted.len()).unwrap_or(u32::MAX);
         Ok(Response::new(PublishResponse {
             results,

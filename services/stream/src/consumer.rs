@@ -34,6 +34,13 @@ impl From<StreamId> for Delivery {
     }
 }
 
+/// The consumer group's backlog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub pending: u64,
+    pub lag: Option<u64>,
+}
+
 /// A named member of the workers' consumer group.
 #[derive(Clone)]
 pub struct GroupConsumer {
@@ -236,6 +243,37 @@ impl GroupConsumer {
         let mut conn = self.conn.clone();
         let () = pipe.query_async(&mut conn).await?;
         Ok(())
+    }
+
+    /// The group's backlog: entries delivered but not acknowledged, and entries not yet
+    /// delivered (`lag`, `None` when Redis cannot tell, e.g. after a trim past unread entries).
+    pub async fn backlog(&self) -> Result<Backlog, StreamError> {
+        let mut conn = self.conn.clone();
+        let groups: Vec<HashMap<String, Value>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(self.keys.posts())
+            .query_async(&mut conn)
+            .await?;
+        let group = groups.into_iter().find(
+            |g| matches!(g.get("name"), Some(Value::BulkString(n)) if n == WORKER_GROUP.as_bytes()),
+        );
+        let int = |g: &HashMap<String, Value>, key: &str| match g.get(key) {
+            Some(Value::Int(n)) => u64::try_from(*n).ok(),
+            _ => None,
+        };
+        Ok(group.map_or(Backlog::default(), |g| Backlog {
+            pending: int(&g, "pending").unwrap_or(0),
+            lag: int(&g, "lag"),
+        }))
+    }
+
+    /// Entries in the posts stream.
+    pub async fn stream_len(&self) -> Result<u64, StreamError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("XLEN")
+            .arg(self.keys.posts())
+            .query_async(&mut conn)
+            .await?)
     }
 
     /// Entries of the group not yet acknowledged.

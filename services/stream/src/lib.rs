@@ -16,7 +16,7 @@ pub mod producer;
 
 pub use codec::{DecodeError, PostEntry};
 pub use connection::connect;
-pub use consumer::{Delivery, GroupConsumer};
+pub use consumer::{Backlog, Delivery, GroupConsumer};
 pub use error::StreamError;
 pub use events::{Event, EventFeed, FeedEntry};
 pub use keys::StreamKeys;

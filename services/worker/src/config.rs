@@ -1,6 +1,6 @@
 //! Command-line and environment configuration.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 /// Every setting of `pulse-worker`; each flag falls back to the environment variable named.
 #[derive(Debug, Clone, clap::Parser)]
@@ -10,6 +10,10 @@ use std::time::Duration;
     about = "Analyses posts from the Pulse stream into PostgreSQL"
 )]
 pub struct Config {
+    /// Address of the admin endpoint (/metrics, /healthz, /readyz).
+    #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9104")]
+    pub admin_addr: SocketAddr,
+
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
 

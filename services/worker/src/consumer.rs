@@ -7,13 +7,47 @@ use pulse_proto::v1::inference_service_client::InferenceServiceClient;
 use pulse_stream::{EventFeed, GroupConsumer, StreamKeys, connection::connect_blocking};
 use tonic::transport::Endpoint;
 
-use crate::{Config, processor::Processor};
+use crate::{
+    Config,
+    metrics::WorkerMetrics,
+    processor::{BatchError, Processor},
+};
+use pulse_core::admin::Readiness;
 
 /// How often entries of dead consumers are looked for.
 const CLAIM_EVERY: Duration = Duration::from_secs(10);
 
+/// How often the backlog gauges are refreshed.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps the stream gauges current.
+async fn watch_backlog(consumer: GroupConsumer, metrics: WorkerMetrics) {
+    let mut ticker = tokio::time::interval(BACKLOG_EVERY);
+    loop {
+        ticker.tick().await;
+        match consumer.backlog().await {
+            Ok(backlog) => {
+                metrics
+                    .stream_pending
+                    .set(i64::try_from(backlog.pending).unwrap_or(i64::MAX));
+                if let Some(lag) = backlog.lag {
+                    metrics
+                        .consumer_lag
+                        .set(i64::try_from(lag).unwrap_or(i64::MAX));
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot read the group's backlog"),
+        }
+        if let Ok(len) = consumer.stream_len().await {
+            metrics
+                .stream_length
+                .set(i64::try_from(len).unwrap_or(i64::MAX));
+        }
+    }
+}
+
 /// Builds the processor's connections; none of them needs its peer to be up yet.
-pub async fn processor(config: &Config) -> anyhow::Result<Processor> {
+pub async fn processor(config: &Config, metrics: WorkerMetrics) -> anyhow::Result<Processor> {
     let keys = StreamKeys::new(&config.stream_prefix);
     let conn = pulse_stream::connect(&config.redis_url).await?;
     let blocking = connect_blocking(&config.redis_url, config.block()).await?;
@@ -25,6 +59,7 @@ pub async fn processor(config: &Config) -> anyhow::Result<Processor> {
     let inference = InferenceServiceClient::with_interceptor(channel, TraceContextInterceptor);
     let pool = pulse_store::connect_pool(&config.database_url, config.database_pool_size)?;
     Ok(Processor {
+        metrics,
         consumer,
         inference,
         pool,
@@ -39,9 +74,24 @@ pub async fn processor(config: &Config) -> anyhow::Result<Processor> {
 /// After any failure the worker goes back to its own pending entries (read from id `0`) before
 /// taking new ones, so a batch that failed is retried first; every [`CLAIM_EVERY`] it takes
 /// over entries that other consumers left idle for longer than `CLAIM_IDLE`.
-pub async fn serve(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let processor = processor(config).await?;
+pub async fn serve(
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let registry = prometheus::Registry::new();
+    let metrics = WorkerMetrics::new(&registry)?;
+    let readiness = Readiness::default();
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    pulse_core::admin::spawn(
+        config.admin_addr,
+        registry,
+        readiness.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    let processor = processor(config, metrics.clone()).await?;
     let consumer = processor.consumer.clone();
+    let backlog = tokio::spawn(watch_backlog(consumer.clone(), metrics.clone()));
     tracing::info!(
         consumer = consumer.consumer_name(),
         batch_size = config.batch_size,
@@ -87,9 +137,15 @@ pub async fn serve(config: &Config, shutdown: impl Future<Output = ()>) -> anyho
         tokio::select! {
             () = &mut shutdown => break,
             result = step => match result {
-                Ok(()) => backoff.reset(),
+                Ok(()) => {
+                    backoff.reset();
+                    readiness.set(true);
+                }
                 Err(e) => {
                     recovering = true;
+                    readiness.set(false);
+                    let cause = e.downcast_ref::<BatchError>().map_or("redis", BatchError::cause);
+                    metrics.batches_failed.with_label_values(&[cause]).inc();
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %e, ?delay, attempts = backoff.attempts(), "batch failed; entries stay pending");
                     tokio::select! {
@@ -100,6 +156,7 @@ pub async fn serve(config: &Config, shutdown: impl Future<Output = ()>) -> anyho
             }
         }
     }
+    backlog.abort();
     tracing::info!("worker stopped");
     Ok(())
 }

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod consumer;
+pub mod metrics;
 pub mod processor;
 
 pub use config::Config;

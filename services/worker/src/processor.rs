@@ -23,6 +23,8 @@ use pulse_stream::{Delivery, Event, EventFeed, GroupConsumer, PostEntry, StreamE
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::metrics::WorkerMetrics;
+
 /// Why a batch was not completed; its entries stay pending and will be retried.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -43,7 +45,19 @@ pub struct BatchOutcome {
     pub dead_lettered: usize,
 }
 
+impl BatchError {
+    /// The metric label of the failure's cause.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            BatchError::Inference(_) | BatchError::InferenceProtocol { .. } => "inference",
+            BatchError::Store(_) => "database",
+            BatchError::Stream(_) => "redis",
+        }
+    }
+}
+
 pub struct Processor {
+    pub metrics: WorkerMetrics,
     pub consumer: GroupConsumer,
     pub inference: InferenceServiceClient<TracedChannel>,
     pub pool: Pool,
@@ -71,6 +85,29 @@ impl Processor {
         if deliveries.is_empty() {
             return Ok(outcome);
         }
+        let started = std::time::Instant::now();
+        let result = self
+            .process_inner(deliveries, redelivered, &mut outcome)
+            .await;
+        self.metrics
+            .posts_dead_lettered
+            .inc_by(outcome.dead_lettered as u64);
+        if result.is_ok() {
+            self.metrics.posts_processed.inc_by(outcome.stored as u64);
+            self.metrics.batch_size.observe(outcome.stored as f64);
+            self.metrics
+                .batch_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        result.map(|()| outcome)
+    }
+
+    async fn process_inner(
+        &self,
+        deliveries: Vec<Delivery>,
+        redelivered: bool,
+        outcome: &mut BatchOutcome,
+    ) -> Result<(), BatchError> {
         let mut deliveries = deliveries;
         if redelivered {
             let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
@@ -122,7 +159,7 @@ impl Processor {
             }
         }
         if work.is_empty() {
-            return Ok(outcome);
+            return Ok(());
         }
 
         let batch_span = tracing::info_span!("worker.batch", batch.size = work.len());
@@ -172,7 +209,7 @@ impl Processor {
         if let Err(e) = self.events.publish(&events).await {
             tracing::warn!(error = %e, "cannot publish events for a stored batch");
         }
-        Ok(outcome)
+        Ok(())
     }
 
     async fn analyze(&self, work: &[Work]) -> Result<Vec<Analysis>, BatchError> {
@@ -182,6 +219,7 @@ impl Processor {
             tasks: Vec::new(),
         });
         request.set_timeout(self.inference_timeout);
+        let _timer = self.metrics.inference_seconds.start_timer();
         let response = self
             .inference
             .clone()

@@ -1,0 +1,99 @@
+//! The worker's Prometheus metrics.
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+#[derive(Clone)]
+pub struct WorkerMetrics {
+    pub posts_processed: IntCounter,
+    pub posts_dead_lettered: IntCounter,
+    pub batches_failed: IntCounterVec,
+    pub batch_size: Histogram,
+    pub batch_seconds: Histogram,
+    pub inference_seconds: Histogram,
+    pub stream_pending: IntGauge,
+    pub consumer_lag: IntGauge,
+    pub stream_length: IntGauge,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+    let c = IntCounter::new(name, help)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
+    let g = IntGauge::new(name, help)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    buckets: Vec<f64>,
+) -> prometheus::Result<Histogram> {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))?;
+    registry.register(Box::new(h.clone()))?;
+    Ok(h)
+}
+
+impl WorkerMetrics {
+    pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let seconds = prometheus::exponential_buckets(0.001, 2.0, 15)?;
+        let batches_failed = IntCounterVec::new(
+            Opts::new(
+                "pulse_worker_batches_failed_total",
+                "Batches left pending after a failure, by cause",
+            ),
+            &["cause"],
+        )?;
+        registry.register(Box::new(batches_failed.clone()))?;
+        Ok(Self {
+            posts_processed: counter(
+                registry,
+                "pulse_worker_posts_processed_total",
+                "Posts stored and acknowledged",
+            )?,
+            posts_dead_lettered: counter(
+                registry,
+                "pulse_worker_posts_dead_lettered_total",
+                "Entries moved to the dead-letter stream",
+            )?,
+            batches_failed,
+            batch_size: histogram(
+                registry,
+                "pulse_worker_batch_size",
+                "Entries per processed batch",
+                vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0],
+            )?,
+            batch_seconds: histogram(
+                registry,
+                "pulse_worker_batch_seconds",
+                "Time to process one batch end to end",
+                seconds.clone(),
+            )?,
+            inference_seconds: histogram(
+                registry,
+                "pulse_worker_inference_seconds",
+                "AnalyzeBatch call latency seen by the worker",
+                seconds,
+            )?,
+            stream_pending: gauge(
+                registry,
+                "pulse_stream_pending",
+                "Entries delivered to the workers group and not yet acknowledged",
+            )?,
+            consumer_lag: gauge(
+                registry,
+                "pulse_stream_consumer_lag",
+                "Entries in the posts stream not yet delivered to the workers group",
+            )?,
+            stream_length: gauge(
+                registry,
+                "pulse_stream_length",
+                "Entries in the posts stream",
+            )?,
+        })
+    }
+}
