@@ -42,6 +42,7 @@ command -v cc >/dev/null 2>&1 || apt_install build-essential
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
 command -v python3 >/dev/null 2>&1 || apt_install python3
 python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_install python3-venv
 command -v curl >/dev/null 2>&1 || apt_install curl
 
 # --- PostgreSQL ---------------------------------------------------------------------------------

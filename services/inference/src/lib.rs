@@ -14,6 +14,7 @@ pub mod fallback;
 pub mod llm;
 pub mod metrics;
 pub mod model;
+pub mod normalize;
 pub mod runtime;
 pub mod server;
 pub mod service;

@@ -18,6 +18,8 @@ use ort::{
     value::TensorRef,
 };
 pub use tokenizers::Encoding;
+
+use crate::normalize::Normalization;
 use tokenizers::{Tokenizer, TruncationParams};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,8 @@ struct PulseMetadata {
     quantization: Option<String>,
     #[serde(default)]
     heads: BTreeMap<String, HeadConfig>,
+    #[serde(default)]
+    text_normalization: Option<Normalization>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -98,6 +102,8 @@ pub struct Classifier {
     pub quantization: String,
     pub heads: Vec<Head>,
     pub max_sequence_length: usize,
+    /// Applied to every text before tokenizing.
+    pub normalization: Normalization,
     tokenizer: Tokenizer,
     session: Mutex<Session>,
     needs_token_type_ids: bool,
@@ -225,6 +231,7 @@ impl Classifier {
             quantization,
             heads,
             max_sequence_length,
+            normalization: metadata.text_normalization.unwrap_or(Normalization::None),
             tokenizer,
             session: Mutex::new(session),
             needs_token_type_ids,
@@ -247,9 +254,14 @@ impl Classifier {
 
     /// Tokenizes `texts` with this model's tokenizer (truncated to its window, unpadded).
     pub fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, ModelError> {
-        self.tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))
+        let result = if self.normalization == Normalization::None {
+            self.tokenizer.encode_batch(texts.to_vec(), true)
+        } else {
+            let normalized: Vec<String> =
+                texts.iter().map(|t| self.normalization.apply(t)).collect();
+            self.tokenizer.encode_batch(normalized, true)
+        };
+        result.map_err(|e| ModelError::Tokenizer(e.to_string()))
     }
 
     /// Runs the model once over `encodings`, padded to the longest of them; returns, per

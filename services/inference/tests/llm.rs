@@ -171,7 +171,11 @@ async fn external_mode_uses_valid_answers_and_keeps_local_ones_otherwise() {
     ] {
         let kept = sentiment(&mut client, bad).await;
         assert_eq!(kept.backend, i32::from(Backend::Local), "{bad}");
-        assert!(kept.model.starts_with("pulse-minilm"), "{bad}: {}", kept.model);
+        assert!(
+            kept.model.starts_with("pulse-minilm"),
+            "{bad}: {}",
+            kept.model
+        );
     }
 
     // Late answers: the call is abandoned at 300 ms, retried once, then the local result stands.
