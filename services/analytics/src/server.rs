@@ -84,7 +84,7 @@ pub async fn serve(
     let router = pulse_core::grpc::server(&registry)?
         .add_service(health_service)
         .add_service(AnalyticsServiceServer::new(AnalyticsApi::new(pool, feed)));
-    let router = pulse_core::grpc::with_reflection(router)?;
+    let router = pulse_core::grpc::with_reflection(router, "pulse.v1.AnalyticsService")?;
     tracing::info!(addr = %listener.local_addr()?, "analytics listening");
     pulse_core::admin::spawn(config.admin_addr, registry, readiness, async {
         let _ = admin_stopped.await;

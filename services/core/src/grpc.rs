@@ -50,15 +50,32 @@ pub fn health() -> (
     tonic_health::server::health_reporter()
 }
 
-/// Adds reflection v1 and v1alpha over every Pulse contract to `router`.
-pub fn with_reflection(router: MeteredRouter) -> Result<MeteredRouter, ServeError> {
-    let v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pulse_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pulse_proto::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
-    Ok(router.add_service(v1).add_service(v1alpha))
+/// Adds reflection v1 and v1alpha to `router`, advertising `service` (a fully qualified name
+/// such as `pulse.v1.InferenceService`), the health service and reflection itself, so
+/// `grpcurl list` shows exactly what this server answers.
+pub fn with_reflection(router: MeteredRouter, service: &str) -> Result<MeteredRouter, ServeError> {
+    let advertised = [
+        service,
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ];
+    let builder = || {
+        advertised.iter().fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(pulse_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(
+                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                )
+                .include_reflection_service(false),
+            |b, name| b.with_service_name(*name),
+        )
+    };
+    Ok(router
+        .add_service(builder().build_v1()?)
+        .add_service(builder().build_v1alpha()?))
 }
 
 /// Binds `addr` (port 0 picks a free port).

@@ -100,7 +100,7 @@ pub async fn serve(
     let router = pulse_core::grpc::server(&registry)?
         .add_service(health_service)
         .add_service(InferenceServiceServer::new(api));
-    let router = pulse_core::grpc::with_reflection(router)?;
+    let router = pulse_core::grpc::with_reflection(router, "pulse.v1.InferenceService")?;
     let readiness = Readiness::default();
     readiness.set(true);
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -135,7 +135,7 @@ pub async fn serve(
     let router = pulse_core::grpc::server(&grpc_registry)?
         .add_service(health_service)
         .add_service(IngestServiceServer::new(api));
-    let router = pulse_core::grpc::with_reflection(router)?;
+    let router = pulse_core::grpc::with_reflection(router, "pulse.v1.IngestService")?;
     tracing::info!(addr = %listener.local_addr()?, posts_per_minute = config.posts_per_minute, "ingester listening");
     let result = pulse_core::grpc::serve(router, listener, shutdown).await;
     let _ = stop_tx.send(true);

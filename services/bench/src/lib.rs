@@ -1,0 +1,37 @@
+//! `pulse-bench`: measurements that back the numbers in docs/benchmarks.md.
+//!
+//! [`inference`] measures the raw ceiling of the model sessions in a tight loop and the
+//! inference service under concurrent gRPC load, in the same process and run, so the two are
+//! comparable. [`texts`] provides the workload; [`stats`] the percentiles.
+
+pub mod inference;
+pub mod stats;
+pub mod texts;
+
+use std::path::PathBuf;
+
+/// Command line of `pulse-bench`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "pulse-bench", version, about = "Pulse benchmarks")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Raw model throughput per batch size, then the gRPC service at several client counts.
+    Inference(inference::Options),
+}
+
+/// Runs the chosen benchmark.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Inference(options) => inference::run(options).await,
+    }
+}
+
+/// Default ONNX Runtime library location of a local set-up.
+pub fn default_ort_library() -> PathBuf {
+    PathBuf::from(".deps/onnxruntime/libonnxruntime.so.1.31.1")
+}
