@@ -36,4 +36,16 @@ else
 fi
 
 step "cargo test"
-cargo test --workspace --locked
+log=$(mktemp)
+set +e
+cargo test --workspace --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (cargo's own last line is only the last binary's).
+read -r passed failed < <(awk '/^test result:/ {
+  for (i = 2; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) }
+} END { print p + 0, f + 0 }' "$log")
+rm -f "$log"
+echo
+echo "total: $passed passed, $failed failed"
+exit "$status"
