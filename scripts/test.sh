@@ -46,6 +46,15 @@ read -r passed failed < <(awk '/^test result:/ {
   for (i = 2; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) }
 } END { print p + 0, f + 0 }' "$log")
 rm -f "$log"
+if [ "$status" -eq 0 ]; then
+  step "dashboard in Chromium against the real services"
+  if PULSE_BIN_DIR="$root/target/debug" scripts/browser-test.sh; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    status=1
+  fi
+fi
 echo
 echo "total: $passed passed, $failed failed"
 exit "$status"

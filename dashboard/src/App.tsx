@@ -1,79 +1,136 @@
-import { useEffect, useState } from "react";
-import { type Distribution, type Post, getJson, liveFeedUrl } from "./api";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { type Alert, exportCsvUrl, fetchAggregate, fetchAlerts, fetchDistribution, fetchPosts } from "./api";
+import { AlertBanner } from "./AlertBanner";
+import { AlertsPanel } from "./AlertsPanel";
+import { AnalyzeBox } from "./AnalyzeBox";
+import { ConnectionIndicator } from "./ConnectionIndicator";
+import { Controls } from "./Controls";
+import { DistributionChart } from "./DistributionChart";
 import { LiveFeed } from "./LiveFeed";
 import { MetricsCards } from "./MetricsCards";
+import { PostsTable } from "./PostsTable";
+import { bucketFor, DEFAULT_FILTERS, type DashboardFilters, toPostFilters } from "./range";
+import { SentimentChart } from "./SentimentChart";
+import { useLiveFeed } from "./useLiveFeed";
+import { useResource } from "./useResource";
 
 /** Posts kept in the live feed. */
 const FEED_LENGTH = 50;
-
-type Connection = "connecting" | "connected" | "reconnecting";
+/** Rows per page of the posts table. */
+const PAGE_SIZE = 20;
+/** Alerts kept (fetched and live together). */
+const ALERTS_KEPT = 20;
+/** Live activity refreshes the aggregates at most this often. */
+const ACTIVITY_REFRESH_MS = 5_000;
+/** Preset ranges slide forward this often even without activity. */
+const CLOCK_REFRESH_MS = 30_000;
 
 export function App() {
-  const [distribution, setDistribution] = useState<Distribution | null>(null);
-  const [posts, setPosts] = useState<Post[]>([]);
-  const [error, setError] = useState<string | null>(null);
-  const [connection, setConnection] = useState<Connection>("connecting");
+  const [filters, setFilters] = useState<DashboardFilters>(DEFAULT_FILTERS);
+  const [offset, setOffset] = useState(0);
+  const [tick, setTick] = useState(0);
+  const [liveAlerts, setLiveAlerts] = useState<Alert[]>([]);
+  const [banner, setBanner] = useState<Alert | null>(null);
 
+  const refresh = useCallback(() => setTick((t) => t + 1), []);
+  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const onActivity = useCallback(() => {
+    if (pending.current !== undefined) return;
+    pending.current = setTimeout(() => {
+      pending.current = undefined;
+      refresh();
+    }, ACTIVITY_REFRESH_MS);
+  }, [refresh]);
   useEffect(() => {
-    const load = () =>
-      Promise.all([getJson<Distribution>("/api/sentiment/distribution"), getJson<Post[]>(`/api/posts?limit=${FEED_LENGTH}`)])
-        .then(([d, p]) => {
-          setDistribution(d.data);
-          setPosts(p.data);
-          setError(null);
-        })
-        .catch((e: Error) => setError(e.message));
-    load();
-    const timer = setInterval(load, 30_000);
-    return () => clearInterval(timer);
-  }, []);
-
-  useEffect(() => {
-    let socket: WebSocket | null = null;
-    let retry: ReturnType<typeof setTimeout> | undefined;
-    let delay = 500;
-    let closed = false;
-    const connect = () => {
-      socket = new WebSocket(liveFeedUrl());
-      socket.onopen = () => {
-        delay = 500;
-        setConnection("connected");
-      };
-      socket.onmessage = (message) => {
-        const event = JSON.parse(message.data);
-        if (event.type === "new_post") {
-          setPosts((current) => [event.data as Post, ...current].slice(0, FEED_LENGTH));
-        } else if (event.type === "metrics_update") {
-          setDistribution(event.data as Distribution);
-        }
-      };
-      socket.onclose = () => {
-        if (closed) return;
-        setConnection("reconnecting");
-        retry = setTimeout(connect, delay);
-        delay = Math.min(delay * 2, 10_000);
-      };
-    };
-    connect();
+    const timer = setInterval(refresh, CLOCK_REFRESH_MS);
     return () => {
-      closed = true;
-      clearTimeout(retry);
-      socket?.close();
+      clearInterval(timer);
+      clearTimeout(pending.current);
     };
+  }, [refresh]);
+
+  const onAlert = useCallback((alert: Alert) => {
+    setLiveAlerts((current) => [alert, ...current.filter((a) => a.id !== alert.id)].slice(0, ALERTS_KEPT));
+    setBanner(alert);
   }, []);
+
+  const live = useLiveFeed({
+    catchUp: () => fetchPosts({ source: filters.source, sentiment: filters.sentiment }, { limit: FEED_LENGTH }).then((p) => p.posts),
+    maxPosts: FEED_LENGTH,
+    source: filters.source,
+    sentiment: filters.sentiment,
+    onAlert,
+    onActivity,
+    onReconnected: refresh,
+  });
+
+  const key = `${JSON.stringify(filters)}#${tick}`;
+  const bucket = bucketFor(filters);
+  const distribution = useResource((signal) => fetchDistribution(toPostFilters(filters), fetch, signal), key);
+  const aggregate = useResource((signal) => fetchAggregate(toPostFilters(filters), bucket, fetch, signal), `${key}#${bucket}`);
+  const posts = useResource(
+    (signal) => fetchPosts(toPostFilters(filters), { limit: PAGE_SIZE, offset }, fetch, signal),
+    `${key}#${offset}`,
+  );
+  const alerts = useResource((signal) => fetchAlerts(ALERTS_KEPT, fetch, signal), `alerts#${tick}`);
+
+  const shownAlerts = alerts.data
+    ? [...liveAlerts, ...alerts.data.filter((a) => !liveAlerts.some((l) => l.id === a.id))].slice(0, ALERTS_KEPT)
+    : liveAlerts.length > 0
+      ? liveAlerts
+      : null;
+
+  const changeFilters = (next: DashboardFilters) => {
+    setFilters(next);
+    setOffset(0);
+  };
 
   return (
-    <main>
-      <header>
-        <h1>Pulse</h1>
-        <span className={`connection ${connection}`} role="status" aria-label="Connection status">
-          {connection}
-        </span>
+    <>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header className="top">
+        <h1>
+          Pulse <span className="subtitle">live sentiment</span>
+        </h1>
+        <ConnectionIndicator status={live.status} retryInMs={live.retryInMs} onReconnect={live.reconnectNow} />
       </header>
-      {error && <p role="alert">Cannot load data: {error}</p>}
-      <MetricsCards distribution={distribution} />
-      <h2>Live feed</h2>
-      <LiveFeed posts={posts} />
-    </main>
+      <AlertBanner alert={banner} onDismiss={() => setBanner(null)} />
+      <main id="main">
+        <Controls value={filters} onChange={changeFilters} />
+        <MetricsCards distribution={distribution.data} error={distribution.error} />
+        <div className="grid two">
+          <section className="panel" aria-labelledby="timeline-title">
+            <h2 id="timeline-title">Over time</h2>
+            <SentimentChart buckets={aggregate.data} bucket={bucket} error={aggregate.error} />
+          </section>
+          <section className="panel feed-panel" aria-labelledby="feed-title">
+            <h2 id="feed-title">Live feed</h2>
+            {live.catchUpError && (
+              <p className="state error" role="alert">
+                Cannot catch up on recent posts: {live.catchUpError}
+              </p>
+            )}
+            <LiveFeed posts={live.posts} max={FEED_LENGTH} />
+          </section>
+        </div>
+        <div className="grid two">
+          <section className="panel" aria-labelledby="distribution-title">
+            <h2 id="distribution-title">Distribution</h2>
+            <DistributionChart distribution={distribution.data} error={distribution.error} />
+          </section>
+          <AlertsPanel alerts={shownAlerts} error={alerts.error} max={ALERTS_KEPT} />
+        </div>
+        <PostsTable
+          page={posts.data}
+          loading={posts.loading}
+          error={posts.error}
+          onPage={setOffset}
+          exportHref={exportCsvUrl(toPostFilters(filters))}
+        />
+        <AnalyzeBox />
+      </main>
+    </>
   );
 }

@@ -1,20 +1,37 @@
 import type { Post } from "./api";
+import { formatTime, percent } from "./format";
+import { EmotionBadge, SentimentBadge } from "./SentimentBadge";
+import { Empty } from "./StatusMessage";
 
-/** The newest analysed posts, newest first. */
-export function LiveFeed({ posts }: { posts: Post[] }) {
+interface Props {
+  posts: Post[];
+  /** Most posts shown; the list never grows past it. */
+  max?: number;
+}
+
+/** The newest analysed posts, newest first; new ones animate in. */
+export function LiveFeed({ posts, max = 50 }: Props) {
   if (posts.length === 0) {
-    return <p role="status">Waiting for posts…</p>;
+    return <Empty>Waiting for posts…</Empty>;
   }
   return (
-    <ul className="feed" aria-label="Live feed">
-      {posts.map((post) => (
-        <li key={post.post_id} className={`post ${post.sentiment_label ?? ""}`}>
-          <span className={`badge ${post.sentiment_label ?? ""}`}>{post.sentiment_label ?? "pending"}</span>
-          {post.confidence_score !== null && (
-            <span className="confidence">{Math.round(post.confidence_score * 100)}%</span>
-          )}
-          <span className="source">{post.source}</span>
-          <p>{post.content}</p>
+    <ul className="feed" aria-label="Live feed" aria-live="polite" aria-relevant="additions">
+      {posts.slice(0, max).map((post) => (
+        <li key={post.post_id} className={`post ${post.sentiment_label ?? ""}`} data-testid="feed-post">
+          <div className="post-meta">
+            <SentimentBadge label={post.sentiment_label} />
+            <EmotionBadge label={post.emotion} />
+            {post.confidence_score !== null && (
+              <span className="confidence" title="confidence">
+                {percent(post.confidence_score)}
+              </span>
+            )}
+            <span className="source">{post.source}</span>
+            <time className="time" dateTime={post.created_at ?? undefined}>
+              {formatTime(post.ingested_at ?? post.created_at)}
+            </time>
+          </div>
+          <p className="content">{post.content}</p>
         </li>
       ))}
     </ul>

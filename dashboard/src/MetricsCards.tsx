@@ -1,30 +1,44 @@
 import type { Distribution } from "./api";
+import { formatCount } from "./format";
+import { SENTIMENT_GLYPHS } from "./palette";
+import { ErrorMessage, Loading } from "./StatusMessage";
 
 const ORDER = ["positive", "neutral", "negative"] as const;
 
-/** Total and per-sentiment counts with their shares. */
-export function MetricsCards({ distribution }: { distribution: Distribution | null }) {
+interface Props {
+  distribution: Distribution | null;
+  error?: string | null;
+}
+
+/** Total and per-sentiment counts with their shares, for the selected range and filters. */
+export function MetricsCards({ distribution, error = null }: Props) {
   if (!distribution) {
-    return <p role="status">Loading metrics…</p>;
+    return error ? <ErrorMessage what="metrics" message={error} /> : <Loading what="metrics" />;
   }
   const byLabel = new Map(distribution.sentiment.map((c) => [c.label, c]));
   return (
     <section className="cards" aria-label="Sentiment metrics">
-      <article className="card">
+      <article className="card total">
         <h2>Total</h2>
         <p className="value" data-testid="metric-total">
-          {distribution.total}
+          {formatCount(distribution.total)}
         </p>
+        <p className="share">posts in range</p>
       </article>
       {ORDER.map((label) => {
         const count = byLabel.get(label);
         return (
           <article className={`card ${label}`} key={label}>
-            <h2>{label}</h2>
+            <h2>
+              <span aria-hidden="true">{SENTIMENT_GLYPHS[label]} </span>
+              {label}
+            </h2>
             <p className="value" data-testid={`metric-${label}`}>
-              {count?.count ?? 0}
+              {formatCount(count?.count ?? 0)}
             </p>
-            <p className="share">{(count?.percentage ?? 0).toFixed(1)}%</p>
+            <p className="share" data-testid={`share-${label}`}>
+              {(count?.percentage ?? 0).toFixed(1)}%
+            </p>
           </article>
         );
       })}

@@ -1,4 +1,5 @@
-// Types and fetchers for the gateway's REST API (the `{data, metadata, filters, timestamp}` envelope).
+// Types and fetchers for the gateway's REST API (the `{data, metadata, filters, timestamp}` envelope)
+// and its WebSocket messages (`{type, data, timestamp}`).
 
 export interface Envelope<T> {
   data: T;
@@ -13,16 +14,21 @@ export interface ApiErrorBody {
   timestamp: string;
 }
 
+export type Sentiment = "positive" | "neutral" | "negative";
+export const SENTIMENTS: readonly Sentiment[] = ["positive", "neutral", "negative"];
+
 export interface Post {
   post_id: string;
   source: string;
   author: string;
   content: string;
   created_at: string | null;
+  ingested_at?: string | null;
   sentiment_label: string | null;
   confidence_score: number | null;
   emotion: string | null;
   model_name: string | null;
+  analyzed_at?: string | null;
 }
 
 export interface LabelCount {
@@ -31,10 +37,70 @@ export interface LabelCount {
   percentage: number;
 }
 
+export interface SourceDistribution {
+  source: string;
+  total: number;
+  sentiment: LabelCount[];
+}
+
 export interface Distribution {
   total: number;
   sentiment: LabelCount[];
   emotion: LabelCount[];
+  sources?: SourceDistribution[];
+}
+
+export type BucketWidth = "minute" | "hour" | "day";
+
+export interface AggregateBucket {
+  start: string;
+  total: number;
+  positive: number;
+  neutral: number;
+  negative: number;
+  average_confidence: number;
+}
+
+export interface Alert {
+  id: number | string;
+  alert_type: string;
+  threshold_value: number;
+  actual_value: number;
+  window_start: string | null;
+  window_end: string | null;
+  post_count: number;
+  triggered_at: string | null;
+  details: unknown;
+}
+
+/** The filters every post endpoint understands. Empty strings mean "no filter". */
+export interface PostFilters {
+  source?: string;
+  sentiment?: string;
+  emotion?: string;
+  search?: string;
+  author?: string;
+  from?: string;
+  to?: string;
+}
+
+export interface PostPage {
+  posts: Post[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+/** One task's answer from `POST /api/analyze`, normalised. */
+export interface TaskResult {
+  task: string;
+  label: string;
+  score: number;
+  scores: { label: string; score: number }[];
+  model: string | null;
+  backend: string | null;
+  /** Tokenization + queue + inference, in microseconds, when the gateway reports timings. */
+  totalUs: number | null;
 }
 
 export class ApiError extends Error {
@@ -44,17 +110,242 @@ export class ApiError extends Error {
     message: string,
   ) {
     super(message);
+    this.name = "ApiError";
   }
 }
 
-export async function getJson<T>(path: string, fetcher: typeof fetch = fetch): Promise<Envelope<T>> {
-  const response = await fetcher(path, { headers: { accept: "application/json" } });
-  const body = await response.json();
-  if (!response.ok) {
-    const err = body as ApiErrorBody;
-    throw new ApiError(response.status, err.code ?? "HTTP_ERROR", err.error ?? response.statusText);
+export type Fetcher = typeof fetch;
+
+/** The query string (without `?`) of `filters` plus `extra`, skipping empty values. */
+export function toQuery(filters: PostFilters, extra: Record<string, string | number | undefined> = {}): string {
+  const params = new URLSearchParams();
+  const keys: (keyof PostFilters)[] = ["source", "sentiment", "emotion", "search", "author", "from", "to"];
+  for (const key of keys) {
+    const value = filters[key]?.trim();
+    if (value) params.set(key, value);
   }
-  return body as Envelope<T>;
+  for (const [key, value] of Object.entries(extra)) {
+    if (value !== undefined && value !== "") params.set(key, String(value));
+  }
+  return params.toString();
+}
+
+function withQuery(path: string, query: string): string {
+  return query ? `${path}?${query}` : path;
+}
+
+async function readBody(response: Response): Promise<unknown> {
+  const text = await response.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+async function request<T>(path: string, init: RequestInit, fetcher: Fetcher): Promise<Envelope<T>> {
+  let response: Response;
+  try {
+    response = await fetcher(path, { ...init, headers: { accept: "application/json", ...(init.headers ?? {}) } });
+  } catch (e) {
+    if (e instanceof DOMException && e.name === "AbortError") throw e;
+    throw new ApiError(0, "NETWORK_ERROR", "the gateway cannot be reached");
+  }
+  const body = await readBody(response);
+  if (!response.ok) {
+    const err = isRecord(body) ? (body as Partial<ApiErrorBody>) : {};
+    throw new ApiError(
+      response.status,
+      typeof err.code === "string" ? err.code : "HTTP_ERROR",
+      typeof err.error === "string" ? err.error : `${response.status} ${response.statusText}`.trim(),
+    );
+  }
+  if (!isRecord(body) || !("data" in body)) {
+    throw new ApiError(response.status, "BAD_RESPONSE", "the gateway sent an unexpected answer");
+  }
+  return body as unknown as Envelope<T>;
+}
+
+export function getJson<T>(path: string, fetcher: Fetcher = fetch, signal?: AbortSignal): Promise<Envelope<T>> {
+  return request<T>(path, { signal }, fetcher);
+}
+
+export async function fetchPosts(
+  filters: PostFilters,
+  page: { limit: number; offset?: number },
+  fetcher: Fetcher = fetch,
+  signal?: AbortSignal,
+): Promise<PostPage> {
+  const offset = page.offset ?? 0;
+  const body = await getJson<Post[]>(
+    withQuery("/api/posts", toQuery(filters, { limit: page.limit, offset: offset || undefined })),
+    fetcher,
+    signal,
+  );
+  const total = typeof body.metadata.total === "number" ? body.metadata.total : body.data.length;
+  return { posts: body.data, total, limit: page.limit, offset };
+}
+
+export async function fetchDistribution(filters: PostFilters, fetcher: Fetcher = fetch, signal?: AbortSignal) {
+  return (await getJson<Distribution>(withQuery("/api/sentiment/distribution", toQuery(filters)), fetcher, signal)).data;
+}
+
+export async function fetchAggregate(
+  filters: PostFilters,
+  bucket: BucketWidth,
+  fetcher: Fetcher = fetch,
+  signal?: AbortSignal,
+): Promise<AggregateBucket[]> {
+  const path = withQuery("/api/sentiment/aggregate", toQuery(filters, { bucket }));
+  return (await getJson<AggregateBucket[]>(path, fetcher, signal)).data;
+}
+
+export async function fetchAlerts(limit: number, fetcher: Fetcher = fetch, signal?: AbortSignal): Promise<Alert[]> {
+  return (await getJson<Alert[]>(`/api/alerts?limit=${limit}`, fetcher, signal)).data;
+}
+
+/** URL of the CSV export of every post matching `filters`. */
+export function exportCsvUrl(filters: PostFilters): string {
+  return withQuery("/api/posts/export.csv", toQuery(filters));
+}
+
+function toNumber(value: unknown): number | null {
+  if (typeof value === "number" && Number.isFinite(value)) return value;
+  if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) return Number(value);
+  return null;
+}
+
+function taskName(raw: unknown, fallback: string): string {
+  if (typeof raw === "number") return raw === 2 ? "emotion" : raw === 1 ? "sentiment" : fallback;
+  if (typeof raw !== "string" || raw === "") return fallback;
+  return raw.replace(/^TASK_/i, "").toLowerCase();
+}
+
+function normaliseScores(raw: unknown): { label: string; score: number }[] {
+  const out: { label: string; score: number }[] = [];
+  if (Array.isArray(raw)) {
+    for (const item of raw) {
+      if (isRecord(item) && typeof item.label === "string") {
+        out.push({ label: item.label, score: toNumber(item.score) ?? 0 });
+      }
+    }
+  } else if (isRecord(raw)) {
+    for (const [label, score] of Object.entries(raw)) out.push({ label, score: toNumber(score) ?? 0 });
+  }
+  return out.sort((a, b) => b.score - a.score);
+}
+
+function totalMicros(raw: unknown): number | null {
+  if (!isRecord(raw)) return null;
+  const parts = [
+    raw.tokenization_us ?? raw.tokenizationUs,
+    raw.queue_us ?? raw.queueUs,
+    raw.inference_us ?? raw.inferenceUs,
+  ].map(toNumber);
+  const total = raw.total_us ?? raw.totalUs;
+  if (toNumber(total) !== null) return toNumber(total);
+  return parts.some((p) => p !== null) ? parts.reduce<number>((sum, p) => sum + (p ?? 0), 0) : null;
+}
+
+function normaliseTask(raw: unknown, fallbackTask: string): TaskResult | null {
+  if (!isRecord(raw)) return null;
+  const scores = normaliseScores(raw.scores);
+  const label = typeof raw.label === "string" ? raw.label : (scores[0]?.label ?? null);
+  if (label === null) return null;
+  const score = toNumber(raw.score) ?? scores.find((s) => s.label === label)?.score ?? 0;
+  return {
+    task: taskName(raw.task, fallbackTask),
+    label,
+    score,
+    scores: scores.length > 0 ? scores : [{ label, score }],
+    model: typeof raw.model === "string" && raw.model ? raw.model : null,
+    backend: typeof raw.backend === "string" && raw.backend ? raw.backend.replace(/^BACKEND_/i, "").toLowerCase() : null,
+    totalUs: totalMicros(raw.timings),
+  };
+}
+
+/**
+ * Reads the `data` of a `POST /api/analyze` answer. The gateway sends an object keyed by task
+ * (`{sentiment: {label, score, scores: {label: score}, model, backend, timings}, emotion: ...,
+ * truncated}`); a list of task results, `{results: [...]}` or `{analysis: {results: [...]}}`
+ * (the inference service's own shape) are read too.
+ */
+export function normaliseAnalysis(data: unknown): TaskResult[] {
+  let list: unknown[] | null = null;
+  if (Array.isArray(data)) list = data;
+  else if (isRecord(data)) {
+    const inner = isRecord(data.analysis) ? data.analysis : data;
+    for (const key of ["results", "tasks"]) {
+      if (Array.isArray(inner[key])) list = inner[key] as unknown[];
+    }
+    if (!list) {
+      const keyed = isRecord(inner.tasks) ? inner.tasks : inner;
+      return Object.entries(keyed)
+        .map(([task, value]) => normaliseTask(value, task))
+        .filter((t): t is TaskResult => t !== null);
+    }
+  }
+  return (list ?? [])
+    .map((item, i) => normaliseTask(item, i === 0 ? "sentiment" : `task ${i + 1}`))
+    .filter((t): t is TaskResult => t !== null);
+}
+
+/**
+ * Analyses one text with every task the inference service has a model for (naming the tasks
+ * would make the gateway refuse the request when, say, no emotion model is loaded); throws
+ * ApiError on refusal.
+ */
+export async function analyzeText(text: string, fetcher: Fetcher = fetch, signal?: AbortSignal): Promise<TaskResult[]> {
+  const body = await request<unknown>(
+    "/api/analyze",
+    {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ text }),
+      signal,
+    },
+    fetcher,
+  );
+  const results = normaliseAnalysis(body.data);
+  if (results.length === 0) throw new ApiError(200, "BAD_RESPONSE", "the analysis came back empty");
+  return results;
+}
+
+/** A message of the live feed. */
+export type LiveMessage =
+  | { type: "connected"; data: unknown; timestamp?: string }
+  | { type: "new_post"; data: Post; timestamp?: string }
+  | { type: "metrics_update"; data: Distribution | null; timestamp?: string }
+  | { type: "alert"; data: Alert; timestamp?: string }
+  | { type: "lagged"; data: { skipped?: number }; timestamp?: string };
+
+/** Parses one WebSocket text; null for anything that is not a known message. */
+export function parseLiveMessage(text: unknown): LiveMessage | null {
+  if (typeof text !== "string") return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!isRecord(value) || typeof value.type !== "string") return null;
+  switch (value.type) {
+    case "new_post":
+      return isRecord(value.data) && typeof value.data.post_id === "string" ? (value as LiveMessage) : null;
+    case "alert":
+      return isRecord(value.data) ? (value as LiveMessage) : null;
+    case "connected":
+    case "metrics_update":
+    case "lagged":
+      return value as LiveMessage;
+    default:
+      return null;
+  }
 }
 
 /** WebSocket URL of the live feed, relative to the page. */

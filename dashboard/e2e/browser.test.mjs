@@ -1,0 +1,270 @@
+// Browser test of the dashboard against the real platform: a real gateway (started, killed and
+// restarted here) serving the built dashboard, over the real analytics/inference/worker/ingester
+// services with posts flowing. Drives Debian's Chromium through playwright-core.
+//
+//   PULSE_GATEWAY_URL   where the gateway this test starts listens (default: a free local port)
+//   PULSE_GATEWAY_BIN   the gateway binary (default: target/release/pulse-gateway)
+//   DASHBOARD_DIR       the built dashboard (default: dashboard/dist)
+//   CHROMIUM            the browser (default: /usr/bin/chromium)
+//   SCREENSHOT          where the screenshot goes (default: docs/dashboard.png)
+//   ANALYTICS_URL, INFERENCE_URL, INGESTER_URL   passed on to the gateway (its defaults otherwise)
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const gatewayBin = process.env.PULSE_GATEWAY_BIN ?? join(root, "target/release/pulse-gateway");
+const dashboardDir = resolve(process.env.DASHBOARD_DIR ?? join(root, "dashboard/dist"));
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const screenshotPath = resolve(process.env.SCREENSHOT ?? join(root, "docs/dashboard.png"));
+const started = Date.now();
+
+const log = (msg) => console.log(`[browser-test +${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort() {
+  return new Promise((res, rej) => {
+    const server = createServer();
+    server.once("error", rej);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => res(port));
+    });
+  });
+}
+
+async function waitFor(what, check, timeoutMs, everyMs = 250) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ""}`);
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
+// --- the gateway ------------------------------------------------------------------------------
+const baseUrl = process.env.PULSE_GATEWAY_URL ?? `http://127.0.0.1:${await freePort()}`;
+const { hostname, port } = new URL(baseUrl);
+let gateway = null;
+
+async function startGateway() {
+  if (!existsSync(gatewayBin)) throw new Error(`no gateway binary at ${gatewayBin} (cargo build --release --bins)`);
+  const child = spawn(gatewayBin, [], {
+    cwd: root,
+    env: {
+      ...process.env,
+      GATEWAY_ADDR: `${hostname}:${port}`,
+      ADMIN_ADDR: "127.0.0.1:0",
+      DASHBOARD_DIR: dashboardDir,
+      RUST_LOG: process.env.RUST_LOG ?? "warn",
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+  child.exited = new Promise((r) => child.once("exit", (code, signal) => r({ code, signal })));
+  gateway = child;
+  await waitFor(
+    "the gateway to answer /api/health",
+    async () => {
+      if (child.exitCode !== null) throw new Error(`gateway exited (${child.exitCode}): ${stderr}`);
+      const r = await fetch(`${baseUrl}/api/health`);
+      return r.status === 200;
+    },
+    30_000,
+  );
+}
+
+async function stopGateway() {
+  if (!gateway || gateway.exitCode !== null) return;
+  gateway.kill("SIGTERM");
+  const done = await Promise.race([gateway.exited, sleep(10_000).then(() => null)]);
+  if (!done) {
+    gateway.kill("SIGKILL");
+    await gateway.exited;
+  }
+}
+
+async function api(path) {
+  const r = await fetch(`${baseUrl}${path}`);
+  const body = await r.json();
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+// --- the test ---------------------------------------------------------------------------------
+const profile = mkdtempSync(join(tmpdir(), "pulse-chromium-"));
+let context = null;
+const consoleErrors = [];
+let tolerateErrors = false;
+let failed = false;
+
+try {
+  log(`starting ${gatewayBin} on ${baseUrl}`);
+  await startGateway();
+
+  log("waiting for analysed posts to flow");
+  const firstTotal = (await api("/api/posts?limit=1")).metadata.total;
+  await waitFor(
+    "new analysed posts (are the ingester, worker and inference running?)",
+    async () => (await api("/api/posts?limit=1")).metadata.total > firstTotal,
+    60_000,
+    1_000,
+  );
+
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on("console", (m) => {
+    if (m.type() === "error" && !tolerateErrors) consoleErrors.push(m.text());
+  });
+  page.on("pageerror", (e) => consoleErrors.push(`page error: ${e.message}`));
+
+  const status = page.getByRole("status", { name: "Connection status" });
+  const connectionIs = (value) =>
+    waitFor(`connection status "${value}"`, async () => (await status.getAttribute("data-status")) === value, 30_000);
+
+  log("opening the dashboard");
+  await page.goto(baseUrl + "/", { waitUntil: "domcontentloaded" });
+  await connectionIs("connected");
+
+  // Cards and charts show the API's numbers.
+  log("checking the cards and charts");
+  const number = async (testId) => Number((await page.getByTestId(testId).textContent()).replace(/,/g, ""));
+  await waitFor("a non-zero total", async () => (await number("metric-total")) > 0, 20_000);
+  const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+  const apiTotal = (await api(`/api/sentiment/distribution?from=${encodeURIComponent(hourAgo)}`)).data.total;
+  const cards = {
+    total: await number("metric-total"),
+    positive: await number("metric-positive"),
+    neutral: await number("metric-neutral"),
+    negative: await number("metric-negative"),
+  };
+  log(`cards ${JSON.stringify(cards)}; API total for the last hour ${apiTotal}`);
+  assert(cards.positive + cards.neutral + cards.negative === cards.total, "the sentiment cards add up to the total");
+  assert(Math.abs(cards.total - apiTotal) <= 30, `the total card (${cards.total}) matches the API (${apiTotal})`);
+  await waitFor("pie slices", async () => (await page.locator(".recharts-pie-sector").count()) > 0, 10_000);
+  await waitFor("the stacked areas", async () => (await page.locator(".recharts-area-area").count()) === 3, 10_000);
+
+  // A live post arrives in the feed.
+  log("waiting for a live post");
+  const feedIds = () => page.getByTestId("feed-post").evaluateAll((els) => els.map((e) => e.textContent));
+  await waitFor("the catch-up posts in the feed", async () => (await page.getByTestId("feed-post").count()) > 0, 15_000);
+  const before = new Set(await feedIds());
+  await waitFor("a new post in the live feed", async () => (await feedIds()).some((t) => !before.has(t)), 30_000);
+  const feedCount = await page.getByTestId("feed-post").count();
+  assert(feedCount <= 50, `the feed is bounded (${feedCount})`);
+  assert((await page.locator(".feed .badge.sentiment").count()) === feedCount, "every feed post has a sentiment badge");
+
+  // A filter changes what the table shows.
+  log("filtering the table");
+  await page.getByTestId("posts-row").first().waitFor({ timeout: 15_000 });
+  const rowSentiments = () =>
+    page.getByTestId("posts-row").evaluateAll((rows) => rows.map((r) => r.querySelector(".badge.sentiment")?.textContent ?? ""));
+  await page.getByLabel("Sentiment", { exact: true }).selectOption("negative");
+  await waitFor(
+    "only negative rows",
+    async () => {
+      const s = await rowSentiments();
+      return s.length > 0 && s.every((t) => t.includes("negative"));
+    },
+    15_000,
+  );
+  await page.getByLabel("Source", { exact: true }).selectOption("reddit");
+  await waitFor(
+    "only reddit rows",
+    async () => {
+      const sources = await page.getByTestId("posts-row").evaluateAll((rows) => rows.map((r) => r.children[1].textContent));
+      return sources.length > 0 && sources.every((s) => s === "reddit");
+    },
+    15_000,
+  );
+  const exportHref = await page.getByRole("link", { name: "Export CSV" }).getAttribute("href");
+  assert(exportHref.includes("sentiment=negative") && exportHref.includes("source=reddit"), `export link carries the filter (${exportHref})`);
+  const csv = await page.request.get(baseUrl + exportHref);
+  if (csv.status() === 200) {
+    const text = await csv.text();
+    assert(text.split("\n")[0].includes("post_id"), "the CSV export has a header row");
+    log(`CSV export: ${text.trim().split("\n").length - 1} rows`);
+  } else {
+    throw new Error(`CSV export answered ${csv.status()}`);
+  }
+  await page.getByLabel("Sentiment", { exact: true }).selectOption("");
+  await page.getByLabel("Source", { exact: true }).selectOption("");
+
+  // The analyse box returns a result.
+  log("analysing a text");
+  await page.getByLabel("Text to analyse").fill("I absolutely love the new update, everything is faster and smoother!");
+  await page.getByRole("button", { name: "Analyse" }).click();
+  const label = page.getByTestId("analyze-sentiment-label");
+  await label.waitFor({ timeout: 20_000 });
+  const sentiment = await label.textContent();
+  assert(["positive", "neutral", "negative"].includes(sentiment), `a sentiment label (${sentiment})`);
+  log(`analysis: ${sentiment}; emotion shown: ${(await page.getByTestId("analyze-emotion-label").count()) > 0}`);
+
+  // Phone width: nothing wider than the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await sleep(300);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(overflow <= 1, `no horizontal scrolling at 390 px (overflow ${overflow} px)`);
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  // The screenshot, with live data.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await sleep(500);
+  await page.screenshot({ path: screenshotPath });
+  log(`screenshot: ${screenshotPath}`);
+
+  // The gateway restarts: reconnecting, then connected again, and posts flow again.
+  log("restarting the gateway");
+  tolerateErrors = true; // refused connections are logged by the browser while it is down
+  await stopGateway();
+  await connectionIs("reconnecting");
+  log("status: reconnecting");
+  await startGateway();
+  await connectionIs("connected");
+  log("status: connected again");
+  await sleep(1_000);
+  tolerateErrors = false;
+  const afterRestart = new Set(await feedIds());
+  await waitFor("a live post after the restart", async () => (await feedIds()).some((t) => !afterRestart.has(t)), 30_000);
+
+  assert(consoleErrors.length === 0, `no console errors, got: ${consoleErrors.join(" | ")}`);
+  log("PASS");
+} catch (e) {
+  failed = true;
+  console.error(`[browser-test] FAIL: ${e.stack ?? e}`);
+  if (consoleErrors.length) console.error(`console errors: ${consoleErrors.join(" | ")}`);
+} finally {
+  await context?.close().catch(() => {});
+  await stopGateway().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,220 @@
+// The live feed: one WebSocket to /ws/sentiment with automatic reconnection (exponential backoff
+// with jitter) and a catch-up fetch of recent posts on every (re)connection, so that what the feed
+// shows is never stale. The post list is bounded.
+import { useCallback, useEffect, useRef, useState } from "react";
+import { type Alert, type Post, liveFeedUrl, parseLiveMessage } from "./api";
+
+export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "disconnected";
+
+/** The part of WebSocket the hook uses (so tests can pass a fake). */
+export interface SocketLike {
+  readyState: number;
+  onopen: ((ev: Event) => void) | null;
+  onclose: ((ev: CloseEvent) => void) | null;
+  onerror: ((ev: Event) => void) | null;
+  onmessage: ((ev: MessageEvent) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export interface LiveFeedOptions {
+  /** Fetches the newest posts matching the live filters (used on every connection). */
+  catchUp: () => Promise<Post[]>;
+  /** Posts kept (default 50). */
+  maxPosts?: number;
+  /** Server-side (subscribe message) and client-side filters of the feed. */
+  source?: string;
+  sentiment?: string;
+  onAlert?: (alert: Alert) => void;
+  /** A post or a metrics update arrived (the caller may refresh its aggregates). */
+  onActivity?: () => void;
+  /** The socket came back after a loss (the caller should re-fetch whatever it shows). */
+  onReconnected?: () => void;
+  url?: string;
+  createSocket?: (url: string) => SocketLike;
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+  /** Share of each delay randomised (0–1), so many dashboards do not reconnect in lockstep. */
+  jitter?: number;
+  random?: () => number;
+  /** Consecutive failed attempts after which the status reads "disconnected" (retries go on). */
+  attemptsBeforeDisconnected?: number;
+}
+
+export interface LiveFeed {
+  posts: Post[];
+  status: ConnectionStatus;
+  /** Delay of the pending reconnection attempt, in ms (null when none is pending). */
+  retryInMs: number | null;
+  /** Error of the last catch-up fetch, if it failed. */
+  catchUpError: string | null;
+  /** Reconnects now, skipping the pending backoff delay. */
+  reconnectNow: () => void;
+}
+
+/** Delay before attempt `attempt` (0-based): initial · 2^attempt, capped, ± jitter. */
+export function backoffDelay(attempt: number, initial: number, max: number, jitter = 0, random = Math.random): number {
+  const base = Math.min(max, initial * 2 ** attempt);
+  if (jitter <= 0) return base;
+  return Math.round(base * (1 - jitter + 2 * jitter * random()));
+}
+
+function postTime(p: Post): number {
+  const t = Date.parse(p.ingested_at ?? p.created_at ?? "");
+  return Number.isNaN(t) ? 0 : t;
+}
+
+/** `incoming` merged into `current`: one entry per post id, newest first, at most `max`. */
+export function mergePosts(current: Post[], incoming: Post[], max: number): Post[] {
+  const byId = new Map<string, Post>();
+  for (const p of [...incoming, ...current]) if (!byId.has(p.post_id)) byId.set(p.post_id, p);
+  return [...byId.values()].sort((a, b) => postTime(b) - postTime(a)).slice(0, max);
+}
+
+function matches(post: Post, source?: string, sentiment?: string): boolean {
+  return (!source || post.source === source) && (!sentiment || post.sentiment_label === sentiment);
+}
+
+const OPEN = 1;
+
+export function useLiveFeed(options: LiveFeedOptions): LiveFeed {
+  const {
+    maxPosts = 50,
+    source = "",
+    sentiment = "",
+    initialDelayMs = 500,
+    maxDelayMs = 15_000,
+    jitter = 0.2,
+    attemptsBeforeDisconnected = 6,
+  } = options;
+  const [posts, setPosts] = useState<Post[]>([]);
+  const [status, setStatus] = useState<ConnectionStatus>("connecting");
+  const [retryInMs, setRetryInMs] = useState<number | null>(null);
+  const [catchUpError, setCatchUpError] = useState<string | null>(null);
+  const [generation, setGeneration] = useState(0);
+
+  // The latest options, read by the long-lived socket handlers.
+  const latest = useRef(options);
+  latest.current = options;
+  const filters = useRef({ source, sentiment, maxPosts });
+  filters.current = { source, sentiment, maxPosts };
+  const socketRef = useRef<SocketLike | null>(null);
+
+  const runCatchUp = useCallback(() => {
+    const { source: s, sentiment: se, maxPosts: max } = filters.current;
+    return latest.current
+      .catchUp()
+      .then((fetched) => {
+        // Keep live posts that arrived meanwhile, drop anything outside the filters.
+        setPosts((current) => mergePosts(current, fetched, max).filter((p) => matches(p, s, se)));
+        setCatchUpError(null);
+      })
+      .catch((e: unknown) => setCatchUpError(e instanceof Error ? e.message : String(e)));
+  }, []);
+
+  useEffect(() => {
+    let disposed = false;
+    let attempt = 0;
+    let everConnected = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const { url = liveFeedUrl(), createSocket = (u: string) => new WebSocket(u) as SocketLike } = latest.current;
+
+    const connect = () => {
+      if (disposed) return;
+      setRetryInMs(null);
+      let socket: SocketLike;
+      try {
+        socket = createSocket(url);
+      } catch {
+        scheduleRetry();
+        return;
+      }
+      socketRef.current = socket;
+      socket.onopen = () => {
+        if (disposed) return;
+        const wasReconnect = everConnected;
+        everConnected = true;
+        attempt = 0;
+        setStatus("connected");
+        const { source: s, sentiment: se } = filters.current;
+        socket.send(JSON.stringify({ type: "subscribe", source: s || null, sentiment: se || null }));
+        void runCatchUp();
+        if (wasReconnect) latest.current.onReconnected?.();
+      };
+      socket.onmessage = (event) => {
+        const message = parseLiveMessage(event.data);
+        if (!message || disposed) return;
+        switch (message.type) {
+          case "new_post": {
+            const { source: s, sentiment: se, maxPosts: max } = filters.current;
+            if (matches(message.data, s, se)) setPosts((current) => mergePosts(current, [message.data], max));
+            latest.current.onActivity?.();
+            break;
+          }
+          case "metrics_update":
+            latest.current.onActivity?.();
+            break;
+          case "alert":
+            latest.current.onAlert?.(message.data);
+            break;
+          case "lagged":
+            // Some events were skipped: fetch what was missed.
+            void runCatchUp();
+            break;
+          default:
+            break;
+        }
+      };
+      socket.onerror = () => {
+        // onclose follows and schedules the retry.
+      };
+      socket.onclose = () => {
+        if (disposed || socketRef.current !== socket) return;
+        socketRef.current = null;
+        scheduleRetry();
+      };
+    };
+
+    const scheduleRetry = () => {
+      const { random = Math.random } = latest.current;
+      const delay = backoffDelay(attempt, initialDelayMs, maxDelayMs, jitter, random);
+      attempt += 1;
+      setStatus(attempt > attemptsBeforeDisconnected ? "disconnected" : everConnected ? "reconnecting" : "connecting");
+      setRetryInMs(delay);
+      timer = setTimeout(connect, delay);
+    };
+
+    setStatus("connecting");
+    connect();
+    return () => {
+      disposed = true;
+      clearTimeout(timer);
+      const socket = socketRef.current;
+      socketRef.current = null;
+      if (socket) {
+        socket.onclose = null;
+        socket.onmessage = null;
+        socket.close();
+      }
+    };
+  }, [generation, initialDelayMs, maxDelayMs, jitter, attemptsBeforeDisconnected, runCatchUp]);
+
+  // New filters: tell the server, and replace the list with a fresh catch-up.
+  const firstFilters = useRef(true);
+  useEffect(() => {
+    if (firstFilters.current) {
+      firstFilters.current = false;
+      return;
+    }
+    setPosts((current) => current.filter((p) => matches(p, source, sentiment)));
+    const socket = socketRef.current;
+    if (socket && socket.readyState === OPEN) {
+      socket.send(JSON.stringify({ type: "subscribe", source: source || null, sentiment: sentiment || null }));
+      void runCatchUp();
+    }
+  }, [source, sentiment, runCatchUp]);
+
+  const reconnectNow = useCallback(() => setGeneration((g) => g + 1), []);
+
+  return { posts, status, retryInMs, catchUpError, reconnectNow };
+}

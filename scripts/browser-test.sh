@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The dashboard's browser test against the real platform: builds the dashboard, starts the
+# services that are not already running (release binaries, as scripts/up.sh does), runs
+# dashboard/e2e/browser.test.mjs in Debian's Chromium (the test starts, kills and restarts the
+# gateway itself), then stops what it started. Exits non-zero when the test fails.
+#
+#   PULSE_BUILD=1       build the release binaries even when they exist (cargo build --release --bins)
+#   PULSE_BIN_DIR       where the binaries are (default target/release; the test command uses the
+#                       debug build that cargo test has just made)
+#   PULSE_GATEWAY_URL   where the test's gateway listens (default: a free port on 127.0.0.1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+run="$root/.run/browser-test"
+mkdir -p "$run"
+bin=${PULSE_BIN_DIR:-$root/target/release}
+
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/pulse}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$root/.deps/onnxruntime/libonnxruntime.so.1.31.1}
+export RUST_LOG=${RUST_LOG:-warn}
+
+log() { printf '\033[1m[browser-test]\033[0m %s\n' "$*"; }
+
+# --- the browser ------------------------------------------------------------------------------
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "/usr/bin/chromium is missing: install the Debian package chromium (as root)" >&2
+    exit 1
+  fi
+  log "installing Debian's chromium"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+    { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+fi
+
+# --- PostgreSQL, Redis, ONNX Runtime, node modules; then binaries and the dashboard -----------
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null ||
+  [ ! -f "$ORT_DYLIB_PATH" ] || [ ! -d dashboard/node_modules ]; then
+  ./scripts/install.sh
+fi
+[ -d dashboard/node_modules/playwright-core ] || (cd dashboard && npm ci --silent)
+
+missing=0
+for name in pulse-store pulse-inference pulse-analytics pulse-worker pulse-ingester pulse-gateway; do
+  [ -x "$bin/$name" ] || missing=1
+done
+if [ "$bin" = "$root/target/debug" ]; then
+  [ "$missing" = 0 ] || cargo build --locked --bins
+elif [ "$missing" = 1 ] || [ "${PULSE_BUILD:-0}" = 1 ]; then
+  log "building the release binaries"
+  cargo build --release --locked --bins
+fi
+log "building the dashboard"
+(cd dashboard && npm run --silent build >/dev/null)
+
+# --- the services this run starts (and stops) -------------------------------------------------
+started=()
+cleanup() {
+  local status=$?
+  for ((i = ${#started[@]} - 1; i >= 0; i--)); do
+    local name=${started[$i]} pid
+    pid=$(cat "$run/$name.pid" 2>/dev/null) || continue
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$run/$name.pid"
+  done
+  [ ${#started[@]} -gt 0 ] && log "stopped ${started[*]}"
+  exit $status
+}
+trap cleanup EXIT INT TERM
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start() {
+  local name=$1
+  shift
+  ADMIN_ADDR=127.0.0.1:0 nohup "$bin/$name" "$@" >"$run/$name.log" 2>&1 &
+  echo $! >"$run/$name.pid"
+  started+=("$name")
+}
+
+wait_port() {
+  local port=$1 name=$2
+  for _ in $(seq 1 120); do
+    port_open "$port" && return 0
+    if ! kill -0 "$(cat "$run/$name.pid")" 2>/dev/null; then
+      echo "$name exited; its log:" >&2
+      tail -n 20 "$run/$name.log" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  echo "$name did not open port $port" >&2
+  exit 1
+}
+
+# A service counts as running when its port answers; the worker when a worker process runs.
+"$bin/pulse-store" migrate >"$run/migrate.log" 2>&1 || { cat "$run/migrate.log"; exit 1; }
+if ! port_open 50051; then
+  log "starting inference"
+  start pulse-inference --sentiment-model-dir "$root/models/sentiment"
+  wait_port 50051 pulse-inference
+fi
+if ! port_open 50052; then
+  log "starting analytics"
+  start pulse-analytics
+  wait_port 50052 pulse-analytics
+fi
+if ! pgrep -x pulse-worker >/dev/null; then
+  log "starting a worker"
+  start pulse-worker
+fi
+if ! port_open 50053; then
+  log "starting the ingester (60 posts/min)"
+  POSTS_PER_MINUTE=${POSTS_PER_MINUTE:-60} start pulse-ingester
+  wait_port 50053 pulse-ingester
+fi
+
+log "running dashboard/e2e/browser.test.mjs"
+(cd dashboard && PULSE_GATEWAY_BIN="$bin/pulse-gateway" DASHBOARD_DIR="$root/dashboard/dist" npm run --silent test:browser)
