@@ -101,7 +101,7 @@ wait_port() {
 "$bin/pulse-store" migrate >"$run/migrate.log" 2>&1 || { cat "$run/migrate.log"; exit 1; }
 if ! port_open 50051; then
   log "starting inference"
-  start pulse-inference --sentiment-model-dir "$root/models/sentiment"
+  start pulse-inference --sentiment-model-dir "$root/models/pulse-minilm" --emotion-model-dir "$root/models/pulse-minilm"
   wait_port 50051 pulse-inference
 fi
 if ! port_open 50052; then

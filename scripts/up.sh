@@ -51,7 +51,7 @@ wait_port() {
   exit 1
 }
 
-log "starting inference";  start pulse-inference --sentiment-model-dir "$root/models/sentiment"
+log "starting inference";  start pulse-inference --sentiment-model-dir "$root/models/pulse-minilm" --emotion-model-dir "$root/models/pulse-minilm"
 wait_port 50051 pulse-inference
 log "starting analytics";  start pulse-analytics;  wait_port 50052 pulse-analytics
 log "starting worker";     start pulse-worker

@@ -4,8 +4,14 @@
 //! disconnect) and publishes each event as a JSON text on a broadcast channel. Each WebSocket
 //! client reads the channel at its own pace; one that falls too far behind skips the events it
 //! missed (and is told so) instead of slowing anyone else.
+//!
+//! A client may narrow the `new_post` events it receives by sending
+//! `{"type":"subscribe","source":"reddit","sentiment":"negative"}` (either field optional; a
+//! later subscribe replaces the earlier one); `metrics_update` and `alert` always go to everyone.
+//! `{"type":"ping"}` is answered with `{"type":"pong"}`, next to the protocol-level pings the
+//! server sends.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{SecondsFormat, Utc};
 use futures::{SinkExt, StreamExt};
@@ -14,11 +20,12 @@ use pulse_proto::v1::{
     WatchEventsRequest, analytics_service_client::AnalyticsServiceClient,
     watch_events_response::Event,
 };
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use warp::ws::{Message, WebSocket};
 
-use crate::views;
+use crate::{params::SENTIMENTS, views};
 
 /// Messages buffered per client before it starts skipping.
 pub const CLIENT_BUFFER: usize = 1_024;
@@ -34,10 +41,107 @@ fn message(kind: &str, data: Value) -> String {
     .to_string()
 }
 
+/// One event as every client receives it, with what the subscription filters look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    pub text: String,
+    /// Set on `new_post` only.
+    pub post: Option<PostFacts>,
+}
+
+/// The filterable facts of a `new_post`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostFacts {
+    pub source: String,
+    pub sentiment: String,
+}
+
+/// What a client asked to receive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Subscription {
+    pub source: Option<String>,
+    pub sentiment: Option<String>,
+}
+
+impl Subscription {
+    pub fn wants(&self, event: &LiveEvent) -> bool {
+        let Some(post) = &event.post else {
+            return true;
+        };
+        self.source.as_ref().is_none_or(|s| *s == post.source)
+            && self.sentiment.as_ref().is_none_or(|s| *s == post.sentiment)
+    }
+}
+
+/// A message from a client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    Subscribe {
+        #[serde(default)]
+        source: Option<String>,
+        #[serde(default)]
+        sentiment: Option<String>,
+    },
+    Ping,
+}
+
+/// Longest accepted source filter (the column's width).
+const MAX_SOURCE: usize = 50;
+
+/// The reply to a client's text message, and the new subscription when it subscribed.
+fn handle_client_text(text: &str) -> (String, Option<Subscription>) {
+    let invalid = |why: String| {
+        (
+            message("error", json!({"code": "INVALID_MESSAGE", "message": why})),
+            None,
+        )
+    };
+    match serde_json::from_str::<ClientMessage>(text) {
+        Ok(ClientMessage::Ping) => (message("pong", json!({})), None),
+        Ok(ClientMessage::Subscribe { source, sentiment }) => {
+            let source = source
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty());
+            let sentiment = sentiment
+                .map(|s| s.trim().to_lowercase())
+                .filter(|s| !s.is_empty());
+            if source
+                .as_ref()
+                .is_some_and(|s| s.chars().count() > MAX_SOURCE || s.chars().any(char::is_control))
+            {
+                return invalid(format!(
+                    "source must be at most {MAX_SOURCE} printable characters"
+                ));
+            }
+            if sentiment
+                .as_ref()
+                .is_some_and(|s| !SENTIMENTS.contains(&s.as_str()))
+            {
+                return invalid(format!(
+                    "sentiment must be one of {}",
+                    SENTIMENTS.join(", ")
+                ));
+            }
+            let subscription = Subscription { source, sentiment };
+            (
+                message(
+                    "subscribed",
+                    json!({"source": subscription.source, "sentiment": subscription.sentiment}),
+                ),
+                Some(subscription),
+            )
+        }
+        Err(e) => invalid(format!(
+            "expected {{\"type\":\"subscribe\",\"source\":...,\"sentiment\":...}} or {{\"type\":\"ping\"}}: {e}"
+        )),
+    }
+}
+
 /// Follows the analytics event feed forever, publishing on `tx`.
 pub async fn follow(
     mut client: AnalyticsServiceClient<TracedChannel>,
-    tx: broadcast::Sender<String>,
+    tx: broadcast::Sender<Arc<LiveEvent>>,
 ) {
     let mut last_event_id = String::new();
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
@@ -54,22 +158,40 @@ pub async fn follow(
                         Ok(Some(event)) => {
                             backoff.reset();
                             last_event_id.clone_from(&event.event_id);
-                            let text = match event.event {
-                                Some(Event::NewPost(post)) => {
-                                    message("new_post", views::post(&post))
-                                }
-                                Some(Event::MetricsUpdate(update)) => message(
-                                    "metrics_update",
-                                    update
-                                        .distribution
-                                        .as_ref()
-                                        .map_or(Value::Null, views::distribution),
-                                ),
-                                Some(Event::Alert(alert)) => message("alert", views::alert(&alert)),
+                            let live = match event.event {
+                                Some(Event::NewPost(post)) => LiveEvent {
+                                    text: message("new_post", views::post(&post)),
+                                    post: Some(PostFacts {
+                                        source: post
+                                            .post
+                                            .as_ref()
+                                            .map(|p| p.source.clone())
+                                            .unwrap_or_default(),
+                                        sentiment: post
+                                            .analyses
+                                            .first()
+                                            .map(|a| a.sentiment_label.clone())
+                                            .unwrap_or_default(),
+                                    }),
+                                },
+                                Some(Event::MetricsUpdate(update)) => LiveEvent {
+                                    text: message(
+                                        "metrics_update",
+                                        update
+                                            .distribution
+                                            .as_ref()
+                                            .map_or(Value::Null, views::distribution),
+                                    ),
+                                    post: None,
+                                },
+                                Some(Event::Alert(alert)) => LiveEvent {
+                                    text: message("alert", views::alert(&alert)),
+                                    post: None,
+                                },
                                 None => continue,
                             };
                             // No receivers is fine: nobody is watching right now.
-                            let _ = tx.send(text);
+                            let _ = tx.send(Arc::new(live));
                         }
                         Ok(None) => break,
                         Err(status) => {
@@ -88,7 +210,7 @@ pub async fn follow(
 /// Serves one WebSocket client until it leaves.
 pub async fn client(
     socket: WebSocket,
-    events: broadcast::Receiver<String>,
+    events: broadcast::Receiver<Arc<LiveEvent>>,
     connections: prometheus::IntGauge,
 ) {
     connections.inc();
@@ -96,7 +218,7 @@ pub async fn client(
     connections.dec();
 }
 
-async fn serve_client(socket: WebSocket, mut events: broadcast::Receiver<String>) {
+async fn serve_client(socket: WebSocket, mut events: broadcast::Receiver<Arc<LiveEvent>>) {
     let (mut sink, mut incoming) = socket.split();
     let hello = message(
         "connected",
@@ -107,11 +229,14 @@ async fn serve_client(socket: WebSocket, mut events: broadcast::Receiver<String>
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    let mut subscription = Subscription::default();
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Ok(text) => {
-                    if sink.send(Message::text(text)).await.is_err() {
+                Ok(event) => {
+                    if subscription.wants(&event)
+                        && sink.send(Message::text(event.text.clone())).await.is_err()
+                    {
                         return;
                     }
                 }
@@ -130,9 +255,53 @@ async fn serve_client(socket: WebSocket, mut events: broadcast::Receiver<String>
             }
             inbound = incoming.next() => match inbound {
                 Some(Ok(msg)) if msg.is_close() => return,
+                Some(Ok(msg)) if msg.is_text() => {
+                    let (reply, subscribed) = handle_client_text(msg.to_str().unwrap_or_default());
+                    if let Some(new) = subscribed {
+                        subscription = new;
+                    }
+                    if sink.send(Message::text(reply)).await.is_err() {
+                        return;
+                    }
+                }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(source: &str, sentiment: &str) -> LiveEvent {
+        LiveEvent {
+            text: String::new(),
+            post: Some(PostFacts {
+                source: source.into(),
+                sentiment: sentiment.into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn subscriptions_filter_new_posts_only() {
+        let (reply, sub) =
+            handle_client_text(r#"{"type":"subscribe","source":"reddit","sentiment":"NEGATIVE"}"#);
+        assert!(reply.contains("subscribed"));
+        let sub = sub.expect("subscribed");
+        assert!(sub.wants(&post("reddit", "negative")));
+        assert!(!sub.wants(&post("twitter", "negative")));
+        assert!(!sub.wants(&post("reddit", "positive")));
+        assert!(sub.wants(&LiveEvent {
+            text: String::new(),
+            post: None
+        }));
+        let (reply, sub) = handle_client_text(r#"{"type":"subscribe","sentiment":"furious"}"#);
+        assert!(reply.contains("INVALID_MESSAGE") && sub.is_none());
+        let (reply, sub) = handle_client_text("not json");
+        assert!(reply.contains("INVALID_MESSAGE") && sub.is_none());
+        assert!(handle_client_text(r#"{"type":"ping"}"#).0.contains("pong"));
     }
 }

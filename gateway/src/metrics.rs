@@ -13,6 +13,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/api/alerts" => "/api/alerts",
         "/api/analyze" => "/api/analyze",
         "/api/health" => "/api/health",
+        "/api/openapi.json" => "/api/openapi.json",
         "/ws/sentiment" => "/ws/sentiment",
         "/healthz" | "/readyz" => "probe",
         p if p.starts_with("/api") => "/api/other",

@@ -3,10 +3,13 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use futures::future::join4;
 use pulse_proto::v1::{
-    BucketWidth, GetAggregateRequest, GetDistributionRequest, ListAlertsRequest, ListPostsRequest,
+    AnalyzeRequest, Backend, BucketWidth, GetAggregateRequest, GetDistributionRequest,
+    ListAlertsRequest, ListPostsRequest, Post, PublishRequest, Task, TaskResult,
 };
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -14,8 +17,11 @@ use tonic_health::pb::{
 use warp::{Reply, http::StatusCode, reply::Response};
 
 use crate::{
+    body,
     clients::Clients,
+    csv_export,
     envelope::{self, ApiError},
+    openapi,
     params::{FILTER_PARAMS, Params},
     views,
 };
@@ -184,9 +190,224 @@ pub async fn health(clients: Clients) -> Response {
     }
 }
 
-/// JSON 404 for any path under /api that no route matched.
-pub async fn not_found() -> Response {
+/// JSON 404 for any path under /api that no route matched; 405 for a known path with
+/// another method.
+pub async fn not_found(path: warp::path::FullPath) -> Response {
+    if openapi::is_known_path(path.as_str()) {
+        return ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "METHOD_NOT_ALLOWED",
+            message: format!("{} does not accept this method", path.as_str()),
+        }
+        .into_response();
+    }
     ApiError::not_found("no such endpoint").into_response()
+}
+
+/// `GET /api/openapi.json`.
+pub async fn openapi_document() -> Response {
+    warp::reply::json(&openapi::document()).into_response()
+}
+
+/// `GET /api/posts/export.csv`.
+pub async fn export_csv(clients: Clients, query: Query) -> Response {
+    respond(
+        async {
+            let params = Params::new(query, &[FILTER_PARAMS])?;
+            let (filter, _) = params.post_filter()?;
+            csv_export::export(clients, filter).await
+        }
+        .await,
+    )
+}
+
+/// Body of `POST /api/analyze`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeBody {
+    pub text: String,
+    #[serde(default)]
+    pub tasks: Option<Vec<String>>,
+}
+
+fn task_name(task: i32) -> &'static str {
+    match Task::try_from(task) {
+        Ok(Task::Sentiment) => "sentiment",
+        Ok(Task::Emotion) => "emotion",
+        _ => "unspecified",
+    }
+}
+
+fn task_result(r: &TaskResult) -> Value {
+    let scores: serde_json::Map<String, Value> = r
+        .scores
+        .iter()
+        .map(|s| (s.label.clone(), json!(s.score)))
+        .collect();
+    let timings = r.timings.unwrap_or_default();
+    json!({
+        "label": r.label,
+        "score": r.score,
+        "scores": scores,
+        "model": r.model,
+        "backend": match Backend::try_from(r.backend) {
+            Ok(Backend::Local) => "local",
+            Ok(Backend::Llm) => "llm",
+            _ => "unspecified",
+        },
+        "timings": {
+            "tokenization_us": timings.tokenization_us,
+            "queue_us": timings.queue_us,
+            "inference_us": timings.inference_us,
+        },
+    })
+}
+
+/// `POST /api/analyze`: ad-hoc text through the inference service.
+pub async fn analyze(clients: Clients, bytes: Result<Bytes, ApiError>) -> Response {
+    respond(
+        async {
+            let request: AnalyzeBody = body::json(&bytes?)?;
+            let text = request.text.trim();
+            if text.is_empty() {
+                return Err(ApiError::bad_request(
+                    "INVALID_PARAMETER",
+                    "text must not be empty",
+                ));
+            }
+            let max = pulse_core::domain::MAX_CONTENT_CHARS;
+            if text.chars().count() > max {
+                return Err(ApiError::bad_request(
+                    "PARAMETER_TOO_LONG",
+                    format!("text is longer than {max} characters"),
+                ));
+            }
+            let mut tasks = Vec::new();
+            for name in request.tasks.unwrap_or_default() {
+                let task = match name.as_str() {
+                    "sentiment" => Task::Sentiment,
+                    "emotion" => Task::Emotion,
+                    _ => {
+                        return Err(ApiError::bad_request(
+                            "INVALID_PARAMETER",
+                            "tasks must each be \"sentiment\" or \"emotion\"",
+                        ));
+                    }
+                };
+                if !tasks.contains(&i32::from(task)) {
+                    tasks.push(i32::from(task));
+                }
+            }
+            let analysis = clients
+                .inference
+                .clone()
+                .analyze(AnalyzeRequest {
+                    text: text.to_owned(),
+                    tasks: tasks.clone(),
+                })
+                .await?
+                .into_inner()
+                .analysis
+                .unwrap_or_default();
+            let mut data = serde_json::Map::new();
+            for result in &analysis.results {
+                data.insert(task_name(result.task).to_owned(), task_result(result));
+            }
+            data.insert("truncated".into(), json!(analysis.truncated));
+            Ok(envelope::ok(
+                Value::Object(data),
+                json!({"text_chars": text.chars().count()}),
+                json!({"tasks": tasks.iter().map(|t| task_name(*t)).collect::<Vec<_>>()}),
+            ))
+        }
+        .await,
+    )
+}
+
+/// Body of `POST /api/posts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBody {
+    pub posts: Vec<PublishPost>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishPost {
+    #[serde(default)]
+    pub post_id: Option<String>,
+    pub source: String,
+    pub author: String,
+    pub content: String,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// Posts one `POST /api/posts` may carry.
+pub const MAX_PUBLISH_POSTS: usize = 500;
+
+/// `POST /api/posts`: real posts into the processing stream, one result per post.
+pub async fn publish(clients: Clients, bytes: Result<Bytes, ApiError>) -> Response {
+    respond(
+        async {
+            let request: PublishBody = body::json(&bytes?)?;
+            if request.posts.is_empty() || request.posts.len() > MAX_PUBLISH_POSTS {
+                return Err(ApiError::bad_request(
+                    "OUT_OF_RANGE",
+                    format!("posts must hold 1 to {MAX_PUBLISH_POSTS} posts"),
+                ));
+            }
+            let now = chrono::Utc::now();
+            let mut posts = Vec::with_capacity(request.posts.len());
+            for (i, p) in request.posts.into_iter().enumerate() {
+                let created_at = match p.created_at.as_deref() {
+                    None => now,
+                    Some(raw) => chrono::DateTime::parse_from_rfc3339(raw)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .map_err(|_| {
+                            ApiError::bad_request(
+                                "INVALID_DATE",
+                                format!("posts[{i}].created_at must be an RFC 3339 time"),
+                            )
+                        })?,
+                };
+                posts.push(Post {
+                    post_id: p
+                        .post_id
+                        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+                    source: p.source,
+                    author: p.author,
+                    content: p.content,
+                    created_at: Some(pulse_core::domain::datetime_to_timestamp(created_at)),
+                });
+            }
+            let response = clients
+                .ingester
+                .clone()
+                .publish(PublishRequest { posts })
+                .await?
+                .into_inner();
+            let results: Vec<Value> = response
+                .results
+                .iter()
+                .map(|r| {
+                    json!({
+                        "post_id": r.post_id,
+                        "accepted": r.accepted,
+                        "entry_id": (!r.entry_id.is_empty()).then(|| r.entry_id.clone()),
+                        "error": (!r.error.is_empty()).then(|| r.error.clone()),
+                    })
+                })
+                .collect();
+            let rejected = results.len() - response.accepted_count as usize;
+            Ok(envelope::ok(
+                Value::Array(results),
+                json!({"accepted": response.accepted_count, "rejected": rejected}),
+                json!({}),
+            ))
+        }
+        .await,
+    )
 }
 
 /// Wraps a reply so it is never cached by browsers or proxies (live data).

@@ -1,30 +1,71 @@
-//! The warp application: routes, static files, and the live feed task.
+//! The warp application: routes, cross-cutting layers (request id, rate limit, CORS, gzip,
+//! metrics), static files, and the live feed task.
 
-use std::{collections::HashMap, convert::Infallible, future::Future};
+use std::{collections::HashMap, convert::Infallible, future::Future, net::SocketAddr, sync::Arc};
 
+use bytes::Bytes;
 use tokio::{net::TcpListener, sync::broadcast};
-use warp::Filter;
+use warp::{Filter, Reply, http::HeaderMap, reply::Response};
 
 use crate::{
-    Config,
+    Config, body,
     clients::Clients,
-    live,
+    envelope::ApiError,
+    live::{self, LiveEvent},
     metrics::{GatewayMetrics, route_label},
+    rate_limit::RateLimiter,
+    request_id::{self, RequestId},
     routes,
 };
 use pulse_core::admin::Readiness;
+
+/// The CORS policy of the API, from `CORS_ALLOWED_ORIGINS`.
+fn cors(config: &Config) -> warp::cors::Builder {
+    let builder = warp::cors()
+        .allow_methods(["GET", "POST", "OPTIONS"])
+        .allow_headers(["content-type", request_id::HEADER])
+        .expose_headers([request_id::HEADER, "retry-after", "content-disposition"])
+        .max_age(600);
+    let origins: Vec<&str> = config
+        .cors_allowed_origins
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .collect();
+    if origins.contains(&"*") {
+        builder.allow_any_origin()
+    } else {
+        builder.allow_origins(origins)
+    }
+}
+
+/// The answer to a rejection that escaped every route.
+async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
+    let error = if rejection.find::<warp::cors::CorsForbidden>().is_some() {
+        ApiError {
+            status: warp::http::StatusCode::FORBIDDEN,
+            code: "CORS_FORBIDDEN",
+            message: "this origin, method or header is not allowed".into(),
+        }
+    } else {
+        ApiError::not_found("not found")
+    };
+    Ok(error.into_response())
+}
 
 /// The whole HTTP application.
 pub fn app(
     config: &Config,
     clients: Clients,
-    events: broadcast::Sender<String>,
+    limiter: RateLimiter,
+    events: broadcast::Sender<Arc<LiveEvent>>,
     metrics: GatewayMetrics,
 ) -> impl Filter<Extract = (impl warp::Reply + use<>,), Error = Infallible> + Clone + use<> {
     let with_clients = warp::any().map(move || clients.clone());
     let query = warp::query::<HashMap<String, String>>()
         .or(warp::any().map(HashMap::new))
         .unify();
+    let json_body = body::limited(config.max_body_bytes);
     let api = warp::path("api");
 
     let health = api
@@ -32,34 +73,129 @@ pub fn app(
         .and(warp::path::end())
         .and(warp::get())
         .and(with_clients.clone())
-        .then(routes::health);
+        .then(routes::health)
+        .boxed();
     let posts = api
         .and(warp::path("posts"))
         .and(warp::path::end())
         .and(warp::get())
         .and(with_clients.clone())
         .and(query)
-        .then(routes::list_posts);
+        .then(routes::list_posts)
+        .boxed();
+    let publish = api
+        .and(warp::path("posts"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(with_clients.clone())
+        .and(json_body.clone())
+        .then(routes::publish)
+        .boxed();
+    let export = api
+        .and(warp::path("posts"))
+        .and(warp::path("export.csv"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with_clients.clone())
+        .and(query)
+        .then(routes::export_csv)
+        .boxed();
     let distribution = api
         .and(warp::path!("sentiment" / "distribution"))
         .and(warp::get())
         .and(with_clients.clone())
         .and(query)
-        .then(routes::distribution);
+        .then(routes::distribution)
+        .boxed();
     let aggregate = api
         .and(warp::path!("sentiment" / "aggregate"))
         .and(warp::get())
         .and(with_clients.clone())
         .and(query)
-        .then(routes::aggregate);
+        .then(routes::aggregate)
+        .boxed();
     let alerts = api
         .and(warp::path("alerts"))
         .and(warp::path::end())
         .and(warp::get())
         .and(with_clients.clone())
         .and(query)
-        .then(routes::alerts);
-    let api_not_found = api.and(warp::any()).then(routes::not_found);
+        .then(routes::alerts)
+        .boxed();
+    let analyze = api
+        .and(warp::path("analyze"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(with_clients.clone())
+        .and(json_body)
+        .then(|clients: Clients, bytes: Result<Bytes, ApiError>| routes::analyze(clients, bytes))
+        .boxed();
+    let openapi = api
+        .and(warp::path("openapi.json"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .then(routes::openapi_document)
+        .boxed();
+    let api_not_found = api.and(warp::path::full()).then(routes::not_found).boxed();
+
+    // Over the limit: answer 429 here; otherwise reject so the routes below are tried.
+    let rate_limited = warp::path::full()
+        .and(warp::addr::remote())
+        .and(warp::header::headers_cloned())
+        .and(warp::any().map(move || limiter.clone()))
+        .and_then(
+            |path: warp::path::FullPath,
+             remote: Option<SocketAddr>,
+             headers: HeaderMap,
+             limiter: RateLimiter| async move {
+                limiter
+                    .check(path.as_str(), remote, &headers)
+                    .await
+                    .ok_or_else(warp::reject)
+            },
+        );
+
+    let api_routes = rate_limited
+        .or(health)
+        .unify()
+        .or(posts)
+        .unify()
+        .or(publish)
+        .unify()
+        .or(export)
+        .unify()
+        .or(distribution)
+        .unify()
+        .or(aggregate)
+        .unify()
+        .or(alerts)
+        .unify()
+        .or(analyze)
+        .unify()
+        .or(openapi)
+        .unify()
+        .or(api_not_found)
+        .unify()
+        .map(|reply: Response| routes::no_store(reply).into_response())
+        .boxed();
+    // Compressed only for clients that say they accept it.
+    let accepts_gzip = warp::header::optional::<String>("accept-encoding")
+        .and_then(|accept: Option<String>| async move {
+            if accept.is_some_and(|a| a.split(',').any(|e| e.trim().starts_with("gzip"))) {
+                Ok(())
+            } else {
+                Err(warp::reject())
+            }
+        })
+        .untuple_one();
+    let api_routes = accepts_gzip
+        .and(api_routes.clone())
+        .with(warp::compression::gzip())
+        .map(Reply::into_response)
+        .or(api_routes)
+        .unify()
+        .with(cors(config))
+        .boxed();
 
     let connections = metrics.websocket_connections.clone();
     let ws = warp::path!("ws" / "sentiment")
@@ -92,28 +228,12 @@ pub fn app(
     let dashboard =
         warp::get().and(warp::fs::dir(config.dashboard_dir.clone()).or(warp::fs::file(index)));
 
-    let api_routes = health
-        .or(posts)
-        .unify()
-        .or(distribution)
-        .unify()
-        .or(aggregate)
-        .unify()
-        .or(alerts)
-        .unify()
-        .or(api_not_found)
-        .unify()
-        .map(routes::no_store);
-
-    api_routes
-        .or(ws)
-        .or(probes)
-        .or(dashboard)
-        .recover(|_rejection: warp::Rejection| async {
-            Ok::<_, Infallible>(crate::envelope::ApiError::not_found("not found").into_response())
-        })
+    let routes = api_routes.or(ws).or(probes).or(dashboard).recover(recover);
+    request_id::filter()
+        .and(routes)
+        .map(|id: RequestId, reply| warp::reply::with_header(reply, request_id::HEADER, id.0))
         .with(observe)
-        .with(warp::trace::request())
+        .with(warp::trace(request_id::span))
 }
 
 /// Serves on `listener` until `shutdown`.
@@ -123,6 +243,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let clients = Clients::new(config)?;
+    let limiter = RateLimiter::new(
+        pulse_stream::connection::connect_lazy(&config.redis_url)?,
+        pulse_stream::StreamKeys::new(&config.stream_prefix),
+        config.rate_limit_requests,
+        config.rate_limit_window_secs,
+        config.trust_forwarded_for,
+    );
     let registry = prometheus::Registry::new();
     let metrics = GatewayMetrics::new(&registry)?;
     let readiness = Readiness::default();
@@ -138,7 +265,7 @@ pub async fn serve(
         events.clone(),
     ));
     tracing::info!(addr = %listener.local_addr()?, dashboard = %config.dashboard_dir.display(), "gateway listening");
-    warp::serve(app(config, clients, events, metrics))
+    warp::serve(app(config, clients, limiter, events, metrics))
         .incoming(listener)
         .graceful(shutdown)
         .run()

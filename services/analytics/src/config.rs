@@ -39,10 +39,51 @@ pub struct Config {
     /// Seconds between `metrics_update` events on WatchEvents.
     #[arg(long, env = "METRICS_INTERVAL_SECS", default_value_t = 30)]
     pub metrics_interval_secs: u64,
+
+    /// Seconds a distribution stays cached in Redis per distinct filter (0 disables the cache).
+    #[arg(long, env = "DISTRIBUTION_CACHE_TTL_SECS", default_value_t = 60)]
+    pub distribution_cache_ttl_secs: u64,
+
+    /// Seconds between alert evaluations (0 disables the alert monitor).
+    #[arg(long, env = "ALERT_INTERVAL_SECS", default_value_t = 60)]
+    pub alert_interval_secs: u64,
+
+    /// Length in seconds of the sliding window the alert rules look at.
+    #[arg(long, env = "ALERT_WINDOW_SECS", default_value_t = 300)]
+    pub alert_window_secs: u64,
+
+    /// Fewest posts in the window before any rule may fire, so a handful of posts cannot alert.
+    #[arg(long, env = "ALERT_MIN_POSTS", default_value_t = 20)]
+    pub alert_min_posts: u64,
+
+    /// Share of negative posts (0..1) over which the negative-sentiment alert fires.
+    #[arg(long, env = "ALERT_NEGATIVE_THRESHOLD", default_value_t = 0.5)]
+    pub alert_negative_threshold: f64,
+
+    /// Standard deviations over the baseline mean at which a window's volume is a spike.
+    #[arg(long, env = "ALERT_SPIKE_STDDEVS", default_value_t = 3.0)]
+    pub alert_spike_stddevs: f64,
+
+    /// Windows before the current one that form the volume baseline.
+    #[arg(long, env = "ALERT_BASELINE_WINDOWS", default_value_t = 12)]
+    pub alert_baseline_windows: u32,
 }
 
 impl Config {
     pub fn metrics_interval(&self) -> Duration {
         Duration::from_secs(self.metrics_interval_secs.max(1))
+    }
+
+    /// The alert rules' settings.
+    pub fn alert_rules(&self) -> crate::alerts::Rules {
+        crate::alerts::Rules {
+            window: chrono::Duration::seconds(
+                i64::try_from(self.alert_window_secs.max(1)).unwrap_or(i64::MAX / 1_000_000),
+            ),
+            min_posts: self.alert_min_posts,
+            negative_threshold: self.alert_negative_threshold,
+            spike_stddevs: self.alert_spike_stddevs,
+            baseline_windows: self.alert_baseline_windows,
+        }
     }
 }

@@ -141,8 +141,7 @@ impl Feed {
             }),
             Event::Alert { alert_id } => {
                 let client = self.pool.get().await.ok()?;
-                let alerts = pulse_store::alerts::list(&client, 50, None).await.ok()?;
-                let alert = alerts.into_iter().find(|a| a.id == alert_id)?;
+                let alert = pulse_store::alerts::get(&client, alert_id).await.ok()??;
                 WireEvent::Alert(convert::alert_to_wire(alert))
             }
         };

@@ -13,7 +13,7 @@ use pulse_proto::v1::{
 use pulse_store::{Pool, PostQuery, StoreError, stats::Bucket};
 use tonic::{Request, Response, Status};
 
-use crate::{convert, feed::Feed};
+use crate::{cache::DistributionCache, convert, feed::Feed};
 
 /// Page size when the caller gives none.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -25,11 +25,12 @@ pub const MAX_BUCKETS: i64 = 2_000;
 pub struct AnalyticsApi {
     pool: Pool,
     feed: Feed,
+    cache: DistributionCache,
 }
 
 impl AnalyticsApi {
-    pub fn new(pool: Pool, feed: Feed) -> Self {
-        Self { pool, feed }
+    pub fn new(pool: Pool, feed: Feed, cache: DistributionCache) -> Self {
+        Self { pool, feed, cache }
     }
 
     async fn client(&self) -> Result<pulse_store::pool::Client, Status> {
@@ -105,9 +106,12 @@ impl AnalyticsService for AnalyticsApi {
     ) -> Result<Response<GetDistributionResponse>, Status> {
         let request = request.into_inner();
         let query = convert::filter_to_query(request.filter)?;
-        Ok(Response::new(
-            distribution(&self.pool, &query, request.by_source).await?,
-        ))
+        if let Some(hit) = self.cache.get(&query, request.by_source).await {
+            return Ok(Response::new(hit));
+        }
+        let answer = distribution(&self.pool, &query, request.by_source).await?;
+        self.cache.put(&query, request.by_source, &answer).await;
+        Ok(Response::new(answer))
     }
 
     #[tracing::instrument(name = "analytics.get_aggregate", skip_all)]

@@ -9,7 +9,10 @@ use pulse_stream::{EventFeed, StreamKeys};
 use tokio::net::TcpListener;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::{Config, feed::Feed, queries::AnalyticsApi};
+use crate::{
+    Config, alerts::AlertMonitor, cache::DistributionCache, feed::Feed, metrics::AnalyticsMetrics,
+    queries::AnalyticsApi,
+};
 use pulse_core::admin::Readiness;
 
 /// How often the reachability of PostgreSQL and Redis is re-checked.
@@ -55,7 +58,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let pool = pulse_store::connect_pool(&config.database_url, config.database_pool_size)?;
-    let conn = pulse_stream::connect(&config.redis_url).await?;
+    // Lazy: reads fall back to PostgreSQL while Redis is down, so the service starts without it.
+    let conn = pulse_stream::connection::connect_lazy(&config.redis_url)?;
     let keys = StreamKeys::new(&config.stream_prefix);
     let events = EventFeed::new(
         conn.clone(),
@@ -63,7 +67,7 @@ pub async fn serve(
         pulse_stream::events::DEFAULT_EVENTS_MAX_LEN,
     );
     let feed = Feed::new(
-        events,
+        events.clone(),
         config.redis_url.clone(),
         pool.clone(),
         config.metrics_interval(),
@@ -73,6 +77,25 @@ pub async fn serve(
         .set_serving::<AnalyticsServiceServer<AnalyticsApi>>()
         .await;
     let registry = prometheus::Registry::new();
+    let metrics = AnalyticsMetrics::new(&registry)?;
+    let cache = DistributionCache::new(
+        conn.clone(),
+        keys.clone(),
+        Duration::from_secs(config.distribution_cache_ttl_secs),
+        metrics.clone(),
+    );
+    let monitor = (config.alert_interval_secs > 0).then(|| {
+        tokio::spawn(
+            AlertMonitor::new(
+                config.database_url.clone(),
+                events.clone(),
+                config.alert_rules(),
+                Duration::from_secs(config.alert_interval_secs),
+                metrics.clone(),
+            )
+            .run(),
+        )
+    });
     let readiness = Readiness::default();
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let dependencies = tokio::spawn(watch_dependencies(
@@ -83,7 +106,9 @@ pub async fn serve(
     ));
     let router = pulse_core::grpc::server(&registry)?
         .add_service(health_service)
-        .add_service(AnalyticsServiceServer::new(AnalyticsApi::new(pool, feed)));
+        .add_service(AnalyticsServiceServer::new(AnalyticsApi::new(
+            pool, feed, cache,
+        )));
     let router = pulse_core::grpc::with_reflection(router, "pulse.v1.AnalyticsService")?;
     tracing::info!(addr = %listener.local_addr()?, "analytics listening");
     pulse_core::admin::spawn(config.admin_addr, registry, readiness, async {
@@ -92,6 +117,9 @@ pub async fn serve(
     .await?;
     let served = pulse_core::grpc::serve(router, listener, shutdown).await;
     dependencies.abort();
+    if let Some(monitor) = monitor {
+        monitor.abort();
+    }
     let _ = stop_admin.send(());
     Ok(served?)
 }

@@ -24,10 +24,10 @@ use crate::{stats::quantile, texts};
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// Sentiment model directory.
-    #[arg(long, default_value = "models/sentiment")]
+    #[arg(long, default_value = "models/pulse-minilm")]
     pub sentiment_model_dir: PathBuf,
     /// Emotion model directory (the same as the sentiment one for a two-head bundle).
-    #[arg(long)]
+    #[arg(long, default_value = "models/pulse-minilm")]
     pub emotion_model_dir: Option<PathBuf>,
     /// ONNX Runtime library.
     #[arg(long, env = "ORT_DYLIB_PATH", default_value_os_t = crate::default_ort_library())]

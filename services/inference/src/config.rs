@@ -65,11 +65,16 @@ pub struct Config {
     pub admin_addr: SocketAddr,
 
     /// Directory of the sentiment model (model.onnx, tokenizer.json, config.json).
-    #[arg(long, env = "SENTIMENT_MODEL_DIR", default_value = "models/sentiment")]
+    #[arg(
+        long,
+        env = "SENTIMENT_MODEL_DIR",
+        default_value = "models/pulse-minilm"
+    )]
     pub sentiment_model_dir: PathBuf,
 
-    /// Directory of the emotion model; without it the service answers sentiment only.
-    #[arg(long, env = "EMOTION_MODEL_DIR")]
+    /// Directory of the emotion model (the sentiment one again for a two-head bundle, which
+    /// then runs once per text); `none`: the service answers sentiment only.
+    #[arg(long, env = "EMOTION_MODEL_DIR", default_value = "models/pulse-minilm")]
     pub emotion_model_dir: Option<PathBuf>,
 
     /// Path of the ONNX Runtime shared library (libonnxruntime.so.1.31.x).

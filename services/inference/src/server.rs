@@ -46,7 +46,11 @@ pub fn load_models(config: &Config) -> anyhow::Result<Models> {
     let sentiment_model = load(&config.sentiment_model_dir)?;
     let sentiment = route(&sentiment_model, "sentiment")?;
     tracing::info!(model = %sentiment_model.id(), labels = ?sentiment.labels(), threads, "sentiment model loaded");
-    let emotion = match &config.emotion_model_dir {
+    let emotion_dir = config
+        .emotion_model_dir
+        .as_ref()
+        .filter(|dir| !dir.as_os_str().is_empty() && dir.as_os_str() != "none");
+    let emotion = match emotion_dir {
         None => None,
         Some(dir) => {
             let same = std::fs::canonicalize(dir).ok()

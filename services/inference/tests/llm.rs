@@ -92,6 +92,8 @@ async fn start(mode: &str, llm: SocketAddr, extra: &[&str]) -> InferenceServiceC
         &ort,
         "--sentiment-model-dir",
         &models,
+        "--emotion-model-dir",
+        "none",
         "--intra-threads",
         "1",
         "--llm-mode",

@@ -1,12 +1,16 @@
 //! The ingester: the entry point of posts into the platform.
 //!
 //! [`generator`] produces the seed's synthetic posts at `POSTS_PER_MINUTE`; [`service`]
-//! implements `pulse.v1.IngestService` for real posts. Both validate every post and append it
-//! to the work stream through [`pulse_stream::Producer`], with the trace context of the publish.
+//! implements `pulse.v1.IngestService` for real posts; [`replay`] publishes a JSONL file
+//! (`pulse-ingester replay FILE`). All validate every post and append it to the work stream
+//! through [`pulse_stream::Producer`], with the trace context of the publish, and all pass the
+//! [`backpressure`] gate, which pauses them while the workers are too far behind.
 
+pub mod backpressure;
 pub mod config;
 pub mod generator;
 pub mod metrics;
+pub mod replay;
 pub mod server;
 pub mod service;
 

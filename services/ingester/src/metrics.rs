@@ -1,6 +1,6 @@
 //! The ingester's Prometheus metrics.
 
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 #[derive(Clone)]
 pub struct IngesterMetrics {
@@ -11,6 +11,13 @@ pub struct IngesterMetrics {
     /// Appends that failed because Redis could not take them, by origin.
     pub publish_failures: IntCounterVec,
     pub stream_length: IntGauge,
+    /// Entries the workers have not finished, as last measured.
+    pub backlog: IntGauge,
+    /// 1 while publishing is paused by backpressure.
+    pub backpressure_paused: IntGauge,
+    pub backpressure_pauses: IntCounter,
+    /// Publish calls refused because of backpressure.
+    pub publish_throttled: IntCounter,
 }
 
 impl IngesterMetrics {
@@ -20,8 +27,16 @@ impl IngesterMetrics {
             registry.register(Box::new(c.clone()))?;
             Ok(c)
         };
-        let stream_length = IntGauge::new("pulse_stream_length", "Entries in the posts stream")?;
-        registry.register(Box::new(stream_length.clone()))?;
+        let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let counter = |name: &str, help: &str| -> prometheus::Result<IntCounter> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
         Ok(Self {
             posts_ingested: vec(
                 "pulse_ingester_posts_ingested_total",
@@ -38,7 +53,23 @@ impl IngesterMetrics {
                 "Appends Redis did not take",
                 "origin",
             )?,
-            stream_length,
+            stream_length: gauge("pulse_stream_length", "Entries in the posts stream")?,
+            backlog: gauge(
+                "pulse_ingester_backlog",
+                "Entries of the posts stream the workers have not finished",
+            )?,
+            backpressure_paused: gauge(
+                "pulse_ingester_backpressure_paused",
+                "1 while publishing is paused because the backlog passed its high-water mark",
+            )?,
+            backpressure_pauses: counter(
+                "pulse_ingester_backpressure_pauses_total",
+                "Times publishing paused for backpressure",
+            )?,
+            publish_throttled: counter(
+                "pulse_ingester_publish_throttled_total",
+                "Publish calls refused with RESOURCE_EXHAUSTED because of backpressure",
+            )?,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Wiring: the gRPC server and the generator loop.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, path::Path, time::Duration};
 
 use pulse_core::{admin::Readiness, backoff::Backoff, propagation::current_traceparent};
 use pulse_proto::v1::ingest_service_server::IngestServiceServer;
@@ -8,15 +8,24 @@ use pulse_stream::{PostEntry, Producer, StreamKeys};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-use crate::{Config, generator, metrics::IngesterMetrics, service::IngestApi};
+use crate::{
+    Config,
+    backpressure::{self, Backpressure, Marks},
+    config::Command,
+    generator,
+    metrics::IngesterMetrics,
+    service::IngestApi,
+};
 
 /// Runs the generator until `shutdown` resolves.
 ///
-/// A post is generated only when the previous one was stored, so an outage of Redis pauses the
-/// generator (with backoff) instead of piling posts up in memory.
+/// A post is generated only when the previous one was stored and the backpressure gate is
+/// open, so an outage of Redis (retried with backoff) or workers that fall behind pause the
+/// generator instead of piling posts up in memory: nothing is generated that is not published.
 pub async fn generate_forever(
     producer: Producer,
     posts_per_minute: u32,
+    gate: Backpressure,
     metrics: IngesterMetrics,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -33,6 +42,10 @@ pub async fn generate_forever(
             () = &mut shutdown => return,
             _ = ticker.tick() => {}
         }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = gate.wait_open() => {}
+        }
         let (post, _) = generator::generate(&mut rand::rng());
         let span = tracing::info_span!(
             "ingest.generate",
@@ -48,6 +61,7 @@ pub async fn generate_forever(
             };
             match producer.publish(&entry).instrument(span.clone()).await {
                 Ok(_) => {
+                    gate.record(1);
                     metrics
                         .posts_ingested
                         .with_label_values(&["generator"])
@@ -92,16 +106,84 @@ async fn watch_stream(producer: Producer, metrics: IngesterMetrics, readiness: R
     }
 }
 
+/// Connects to Redis, retrying with backoff while it is unreachable; `None` on shutdown.
+async fn connect_when_redis_answers(
+    config: &Config,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> anyhow::Result<Option<Producer>> {
+    let mut backoff = Backoff::default();
+    loop {
+        match pulse_stream::connect(&config.redis_url).await {
+            Ok(conn) => {
+                return Ok(Some(Producer::new(
+                    conn,
+                    &StreamKeys::new(&config.stream_prefix),
+                    config.stream_max_len,
+                )));
+            }
+            Err(e) if e.is_unavailable() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, ?delay, "redis unreachable at start; retrying");
+                tokio::select! {
+                    () = &mut *shutdown => return Ok(None),
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The backpressure gate of `config`, fed by a task measuring the backlog (abort it when done).
+fn backpressure(
+    config: &Config,
+    producer: &Producer,
+    metrics: &IngesterMetrics,
+) -> (Backpressure, tokio::task::JoinHandle<()>) {
+    let gate = Backpressure::new(
+        Marks {
+            high: config.backlog_high_water,
+            low: config.backlog_low_water,
+        },
+        metrics.clone(),
+    );
+    let task = tokio::spawn(backpressure::watch(
+        producer.clone(),
+        gate.clone(),
+        config.backlog_poll(),
+        metrics.clone(),
+    ));
+    (gate, task)
+}
+
 /// Serves IngestService on `listener` and runs the generator, until `shutdown`.
 pub async fn serve(
     config: &Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let registry = prometheus::Registry::new();
+    serve_with(
+        config,
+        listener,
+        prometheus::Registry::new(),
+        Readiness::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`], registering metrics in `registry` and reporting readiness through `readiness`
+/// (so an embedding process or a test can observe both).
+pub async fn serve_with(
+    config: &Config,
+    listener: TcpListener,
+    registry: prometheus::Registry,
+    readiness: Readiness,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    config.check()?;
     let metrics = IngesterMetrics::new(&registry)?;
     let grpc_registry = registry.clone();
-    let readiness = Readiness::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |rx: &tokio::sync::watch::Receiver<bool>| {
         let mut rx = rx.clone();
@@ -116,22 +198,23 @@ pub async fn serve(
         stopped(&stop_rx),
     )
     .await?;
-    let conn = pulse_stream::connect(&config.redis_url).await?;
-    let producer = Producer::new(
-        conn,
-        &StreamKeys::new(&config.stream_prefix),
-        config.stream_max_len,
-    );
+    let mut shutdown = std::pin::pin!(shutdown);
+    let Some(producer) = connect_when_redis_answers(config, &mut shutdown).await? else {
+        let _ = stop_tx.send(true);
+        return Ok(());
+    };
+    let (gate, gate_task) = backpressure(config, &producer, &metrics);
     let watcher = tokio::spawn(watch_stream(producer.clone(), metrics.clone(), readiness));
     let generator = tokio::spawn(generate_forever(
         producer.clone(),
         config.posts_per_minute,
+        gate.clone(),
         metrics.clone(),
         stopped(&stop_rx),
     ));
     let (health, health_service) = pulse_core::grpc::health();
     health.set_serving::<IngestServiceServer<IngestApi>>().await;
-    let api = IngestApi::new(producer, config.max_publish_batch, metrics);
+    let api = IngestApi::new(producer, config.max_publish_batch, metrics, gate);
     let router = pulse_core::grpc::server(&grpc_registry)?
         .add_service(health_service)
         .add_service(IngestServiceServer::new(api));
@@ -141,11 +224,47 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = generator.await;
     watcher.abort();
+    gate_task.abort();
     Ok(result?)
 }
 
-/// Binds the configured address and serves until SIGTERM.
+/// Binds the configured address and serves until SIGTERM, or runs the tool the command line
+/// names.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    if let Some(Command::Replay { file, rate }) = &config.command {
+        return replay_file(&config, file, *rate).await;
+    }
     let listener = pulse_core::grpc::bind(config.addr).await?;
     serve(&config, listener, pulse_core::shutdown::signal()).await
+}
+
+/// `pulse-ingester replay FILE`: invalid lines go to stderr, the summary to stdout.
+async fn replay_file(config: &Config, file: &Path, rate: Option<f64>) -> anyhow::Result<()> {
+    config.check()?;
+    if let Some(rate) = rate {
+        anyhow::ensure!(
+            rate.is_finite() && rate > 0.0,
+            "--rate must be a positive number of posts per second"
+        );
+    }
+    let metrics = IngesterMetrics::new(&prometheus::Registry::new())?;
+    let mut shutdown = std::pin::pin!(pulse_core::shutdown::signal());
+    let Some(producer) = connect_when_redis_answers(config, &mut shutdown).await? else {
+        return Ok(());
+    };
+    let (gate, gate_task) = backpressure(config, &producer, &metrics);
+    let summary = crate::replay::replay(
+        &producer,
+        &gate,
+        &metrics,
+        file,
+        rate,
+        shutdown,
+        &mut std::io::stderr(),
+    )
+    .await;
+    gate_task.abort();
+    let summary = summary?;
+    println!("{}: {summary}", file.display());
+    Ok(())
 }

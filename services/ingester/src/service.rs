@@ -8,20 +8,27 @@ use pulse_proto::v1::{
 use pulse_stream::{PostEntry, Producer};
 use tonic::{Request, Response, Status};
 
-use crate::metrics::IngesterMetrics;
+use crate::{backpressure::Backpressure, metrics::IngesterMetrics};
 
 pub struct IngestApi {
     producer: Producer,
     max_batch: usize,
     metrics: IngesterMetrics,
+    gate: Backpressure,
 }
 
 impl IngestApi {
-    pub fn new(producer: Producer, max_batch: usize, metrics: IngesterMetrics) -> Self {
+    pub fn new(
+        producer: Producer,
+        max_batch: usize,
+        metrics: IngesterMetrics,
+        gate: Backpressure,
+    ) -> Self {
         Self {
             producer,
             max_batch,
             metrics,
+            gate,
         }
     }
 }
@@ -30,7 +37,8 @@ impl IngestApi {
 impl IngestService for IngestApi {
     /// Valid posts are appended in one atomic pipeline; invalid ones are reported per item.
     /// When Redis cannot take them the call fails with UNAVAILABLE and nothing is reported
-    /// as accepted.
+    /// as accepted; while the workers' backlog is over its high-water mark it fails with
+    /// RESOURCE_EXHAUSTED, so the caller keeps its posts and retries later.
     #[tracing::instrument(name = "ingest.publish", skip_all, fields(messaging.batch.message_count))]
     async fn publish(
         &self,
@@ -46,6 +54,14 @@ impl IngestService for IngestApi {
                 "{} posts is over the limit of {} per call",
                 posts.len(),
                 self.max_batch
+            )));
+        }
+        if self.gate.is_paused() {
+            self.metrics.publish_throttled.inc();
+            return Err(Status::resource_exhausted(format!(
+                "the workers are behind: about {} posts wait, over the high-water mark of {}; retry later",
+                self.gate.estimate(),
+                self.gate.marks().high
             )));
         }
         let now = Utc::now();
@@ -97,6 +113,7 @@ impl IngestService for IngestApi {
                 result.entry_id = id;
             }
         }
+        self.gate.record(accepted.len() as u64);
         self.metrics
             .posts_ingested
             .with_label_values(&["publish"])

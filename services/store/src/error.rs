@@ -25,6 +25,24 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// True when trying the same statement again later may succeed: the database is
+    /// unreachable, or it refused for a reason of its own state (SQLSTATE classes 08 connection,
+    /// 40 rollback such as deadlocks, 42 undefined objects such as a missing migration, 53
+    /// resources, 55 object state, 57 operator intervention, 58 system). Errors about the data
+    /// itself (22 data exception, 23 constraint violation) are not transient: the same rows
+    /// fail the same way every time.
+    pub fn is_transient(&self) -> bool {
+        if self.is_unavailable() {
+            return true;
+        }
+        match self {
+            StoreError::Query(e) => e
+                .code()
+                .is_none_or(|code| !matches!(code.code().get(..2), Some("22" | "23"))),
+            _ => false,
+        }
+    }
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {

@@ -3,16 +3,19 @@
 //! Every SQL statement of the project lives in this crate, behind typed functions, so a schema
 //! change is reviewed in one place. The [`migrate`] runner applies `migrations/*.sql` (embedded
 //! at build time) and records what ran; [`provision`] creates databases (set-up, and one per
-//! test); [`posts`], [`stats`] and [`alerts`] hold the queries.
+//! test); [`posts`], [`stats`], [`windows`] and [`alerts`] hold the queries, and [`leader`]
+//! elects one instance for once-only jobs.
 
 pub mod alerts;
 pub mod error;
+pub mod leader;
 pub mod migrate;
 pub mod pool;
 pub mod posts;
 pub mod provision;
 pub mod query;
 pub mod stats;
+pub mod windows;
 
 pub use error::StoreError;
 pub use pool::{Pool, connect_pool};

@@ -18,11 +18,18 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial_schema",
-    sql: include_str!("../../../migrations/0001_initial_schema.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial_schema",
+        sql: include_str!("../../../migrations/0001_initial_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "posts_ingested_at_index",
+        sql: include_str!("../../../migrations/0002_posts_ingested_at_index.sql"),
+    },
+];
 
 /// Arbitrary key of the advisory lock held while migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x7075_6c73_655f_6d67;

@@ -181,6 +181,62 @@ pub async fn counts(client: &Client) -> Result<(u64, u64), StoreError> {
     ))
 }
 
+/// Checks that the tables the worker writes exist and can be read: a dependency probe that also
+/// catches a database without its migrations.
+pub async fn check_writable(client: &Client) -> Result<(), StoreError> {
+    client
+        .simple_query(
+            "SELECT 1 FROM social_media_posts LIMIT 0; SELECT 1 FROM sentiment_analysis LIMIT 0",
+        )
+        .await?;
+    Ok(())
+}
+
+/// Rows and distinct keys of both tables: equal pairs mean no duplicates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Census {
+    pub posts: u64,
+    pub distinct_post_ids: u64,
+    pub analyses: u64,
+    /// Distinct `(post_id, model_name)` pairs.
+    pub distinct_analyses: u64,
+    /// Posts with no analysis.
+    pub unanalysed_posts: u64,
+}
+
+/// Counts rows and distinct keys, for consistency checks after faults.
+pub async fn census(client: &Client) -> Result<Census, StoreError> {
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM social_media_posts),
+                    (SELECT count(DISTINCT post_id) FROM social_media_posts),
+                    (SELECT count(*) FROM sentiment_analysis),
+                    (SELECT count(*) FROM (SELECT DISTINCT post_id, model_name
+                                           FROM sentiment_analysis) AS pairs),
+                    (SELECT count(*) FROM social_media_posts p
+                     WHERE NOT EXISTS (SELECT 1 FROM sentiment_analysis a
+                                       WHERE a.post_id = p.post_id))",
+            &[],
+        )
+        .await?;
+    let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or_default();
+    Ok(Census {
+        posts: count(0),
+        distinct_post_ids: count(1),
+        analyses: count(2),
+        distinct_analyses: count(3),
+        unanalysed_posts: count(4),
+    })
+}
+
+/// Every stored post id, for checks that nothing was lost.
+pub async fn all_ids(client: &Client) -> Result<Vec<String>, StoreError> {
+    let rows = client
+        .query("SELECT post_id FROM social_media_posts", &[])
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 async fn analyses_of(client: &Client, ids: &[&str]) -> Result<Vec<Analysis>, StoreError> {
     let rows = client
         .query(

@@ -27,6 +27,18 @@ pub async fn connect_blocking(
     connect_with_timeout(url, block + COMMAND_TIMEOUT).await
 }
 
+/// A connection that is made on first use instead of now, so a service whose Redis use is
+/// optional (a cache) starts while Redis is down; each command fails fast until it is back.
+pub fn connect_lazy(url: &str) -> Result<ConnectionManager, StreamError> {
+    let client = redis::Client::open(url).map_err(|e| StreamError::InvalidUrl(e.to_string()))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(500)))
+        .set_response_timeout(Some(COMMAND_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    Ok(ConnectionManager::new_lazy_with_config(client, config)?)
+}
+
 async fn connect_with_timeout(
     url: &str,
     response_timeout: Duration,

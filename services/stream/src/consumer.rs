@@ -16,7 +16,12 @@ use redis::{
     streams::{StreamAutoClaimReply, StreamId, StreamReadReply},
 };
 
-use crate::{StreamError, StreamKeys, codec::raw_fields, keys::WORKER_GROUP};
+use crate::{
+    Backlog, StreamError, StreamKeys, backlog,
+    codec::raw_fields,
+    dead_letters::{self, FIELD_CONSUMER, FIELD_DELIVERIES, FIELD_ORIGINAL_ID, FIELD_REASON},
+    keys::WORKER_GROUP,
+};
 
 /// One entry handed to this consumer.
 #[derive(Debug, Clone)]
@@ -34,11 +39,12 @@ impl From<StreamId> for Delivery {
     }
 }
 
-/// The consumer group's backlog.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Backlog {
-    pub pending: u64,
-    pub lag: Option<u64>,
+impl Delivery {
+    /// True for an entry that was deleted from the stream while it was pending: Redis still
+    /// delivers its id, without fields (an entry always has at least one).
+    pub fn is_deleted(&self) -> bool {
+        self.fields.is_empty()
+    }
 }
 
 /// A named member of the workers' consumer group.
@@ -167,28 +173,38 @@ impl GroupConsumer {
         ))
     }
 
-    /// How many times each entry has been delivered (its count in the pending list).
+    /// How many times each entry has been delivered (its count in the pending list); entries
+    /// that are not pending are left out. One exact XPENDING range per id, in one round trip.
     pub async fn delivery_counts(
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, u64>, StreamError> {
-        let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) else {
+        if ids.is_empty() {
             return Ok(HashMap::new());
-        };
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("XPENDING")
+                .arg(self.keys.posts())
+                .arg(WORKER_GROUP)
+                .arg(id)
+                .arg(id)
+                .arg(1);
+        }
         let mut conn = self.conn.clone();
-        let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
-            .arg(self.keys.posts())
-            .arg(WORKER_GROUP)
-            .arg(first)
-            .arg(last)
-            .arg(ids.len().max(1) * 4)
-            .query_async(&mut conn)
-            .await?;
+        let rows: Vec<Vec<(String, String, u64, u64)>> = pipe.query_async(&mut conn).await?;
         Ok(rows
             .into_iter()
-            .filter(|(id, ..)| ids.contains(id))
+            .flatten()
             .map(|(id, _, _, count)| (id, count))
             .collect())
+    }
+
+    /// Checks that Redis answers.
+    pub async fn ping(&self) -> Result<(), StreamError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
     }
 
     /// Acknowledges processed entries; returns how many were still pending.
@@ -217,15 +233,15 @@ impl GroupConsumer {
         xadd.arg(self.keys.dead_letters())
             .arg("MAXLEN")
             .arg("~")
-            .arg(100_000)
+            .arg(dead_letters::DEFAULT_MAX_LEN)
             .arg("*")
-            .arg("dlq_original_id")
+            .arg(FIELD_ORIGINAL_ID)
             .arg(&delivery.id)
-            .arg("dlq_reason")
+            .arg(FIELD_REASON)
             .arg(reason)
-            .arg("dlq_deliveries")
+            .arg(FIELD_DELIVERIES)
             .arg(deliveries)
-            .arg("dlq_consumer")
+            .arg(FIELD_CONSUMER)
             .arg(&self.consumer);
         for (field, value) in raw_fields(&delivery.fields) {
             xadd.arg(field).arg(value);
@@ -245,26 +261,15 @@ impl GroupConsumer {
         Ok(())
     }
 
-    /// The group's backlog: entries delivered but not acknowledged, and entries not yet
-    /// delivered (`lag`, `None` when Redis cannot tell, e.g. after a trim past unread entries).
+    /// The group's backlog: entries delivered but not acknowledged, entries not yet delivered,
+    /// and the stream's length.
     pub async fn backlog(&self) -> Result<Backlog, StreamError> {
-        let mut conn = self.conn.clone();
-        let groups: Vec<HashMap<String, Value>> = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg(self.keys.posts())
-            .query_async(&mut conn)
-            .await?;
-        let group = groups.into_iter().find(
-            |g| matches!(g.get("name"), Some(Value::BulkString(n)) if n == WORKER_GROUP.as_bytes()),
-        );
-        let int = |g: &HashMap<String, Value>, key: &str| match g.get(key) {
-            Some(Value::Int(n)) => u64::try_from(*n).ok(),
-            _ => None,
-        };
-        Ok(group.map_or(Backlog::default(), |g| Backlog {
-            pending: int(&g, "pending").unwrap_or(0),
-            lag: int(&g, "lag"),
-        }))
+        backlog::read(&self.conn, &self.keys.posts()).await
+    }
+
+    /// Removes entries every group has finished with (see [`crate::trim`]).
+    pub async fn trim_processed(&self) -> Result<crate::trim::TrimOutcome, StreamError> {
+        crate::trim::trim_processed(&self.conn, &self.keys).await
     }
 
     /// Entries in the posts stream.

@@ -37,6 +37,16 @@ impl StreamKeys {
     pub fn cache(&self, name: &str) -> String {
         format!("{}:cache:{name}", self.prefix)
     }
+
+    /// The distribution cache entry of one filter, named by a digest of the canonical filter.
+    pub fn distribution_cache(&self, digest: &str) -> String {
+        self.cache(&format!("distribution:{digest}"))
+    }
+
+    /// The request counter of one client (an IP address) in one fixed rate-limit window.
+    pub fn rate_limit(&self, client: &str, window: u64) -> String {
+        format!("{}:ratelimit:{client}:{window}", self.prefix)
+    }
 }
 
 impl Default for StreamKeys {

@@ -3,20 +3,27 @@
 //! Key names live only here ([`keys`]). A post travels as a flat stream entry ([`codec`]) that
 //! also carries its W3C `traceparent`. The [`producer`] appends posts to the work stream, the
 //! [`consumer`] reads it as one member of a consumer group (acknowledging only after the caller
-//! has stored the result, reclaiming entries of dead consumers, dead-lettering poison), and
-//! [`events`] is the feed of analysed posts and alerts that the read side watches.
+//! has stored the result, reclaiming entries of dead consumers, dead-lettering poison),
+//! [`dead_letters`] lists and replays what was given up on, [`trim`] removes only entries every
+//! group has finished with, [`backlog`] measures what is left to do (producers throttle on it),
+//! and [`events`] is the feed of analysed posts and alerts that the read side watches.
 
+pub mod backlog;
 pub mod codec;
 pub mod connection;
 pub mod consumer;
+pub mod dead_letters;
 pub mod error;
 pub mod events;
 pub mod keys;
 pub mod producer;
+pub mod trim;
 
+pub use backlog::Backlog;
 pub use codec::{DecodeError, PostEntry};
 pub use connection::connect;
-pub use consumer::{Backlog, Delivery, GroupConsumer};
+pub use consumer::{Delivery, GroupConsumer};
+pub use dead_letters::{DeadLetter, DeadLetters};
 pub use error::StreamError;
 pub use events::{Event, EventFeed, FeedEntry};
 pub use keys::StreamKeys;

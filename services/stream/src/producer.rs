@@ -2,13 +2,15 @@
 
 use redis::aio::ConnectionManager;
 
-use crate::{PostEntry, StreamError, StreamKeys};
+use crate::{Backlog, PostEntry, StreamError, StreamKeys, backlog};
 
-/// Default approximate cap on the work stream's length.
+/// Default approximate cap on the work stream's length: a last resort far above any backlog the
+/// ingesters allow (their high-water mark), so it can never drop an entry still pending. In
+/// normal operation the workers trim processed entries ([`crate::trim`]) long before it.
 pub const DEFAULT_MAX_LEN: usize = 1_000_000;
 
-/// Publishes posts with XADD, trimming the stream approximately (`MAXLEN ~`) so Redis memory
-/// stays bounded.
+/// Publishes posts with XADD, capping the stream approximately (`MAXLEN ~`) so Redis memory
+/// stays bounded even if no worker ever trims.
 #[derive(Clone)]
 pub struct Producer {
     conn: ConnectionManager,
@@ -54,6 +56,11 @@ impl Producer {
             .arg(&self.key)
             .query_async(&mut conn)
             .await?)
+    }
+
+    /// The workers group's backlog, which producers throttle on.
+    pub async fn backlog(&self) -> Result<Backlog, StreamError> {
+        backlog::read(&self.conn, &self.key).await
     }
 
     fn xadd(&self, entry: &PostEntry) -> redis::Cmd {

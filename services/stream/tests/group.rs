@@ -5,8 +5,9 @@ use std::time::Duration;
 use chrono::Utc;
 use pulse_core::Post;
 use pulse_stream::{
-    Event, EventFeed, GroupConsumer, PostEntry, Producer, StreamKeys,
+    DeadLetters, Event, EventFeed, GroupConsumer, PostEntry, Producer, StreamKeys,
     connection::{connect, connect_blocking},
+    trim::trim_processed,
 };
 use redis::aio::ConnectionManager;
 
@@ -196,5 +197,163 @@ async fn the_event_feed_is_resumable_from_any_id() {
         .expect("read");
     assert!(none.is_empty());
     assert_eq!(feed.last_id().await.expect("last"), ids[1]);
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn trimming_keeps_every_pending_and_undelivered_entry() {
+    let mut fx = Fixture::new().await;
+    let producer = Producer::new(fx.conn.clone(), &fx.keys, 1_000_000);
+    // No group yet: nothing has been read, nothing may go.
+    let entries: Vec<PostEntry> = (0..300).map(|i| entry(&format!("t{i}"))).collect();
+    let ids = producer.publish_many(&entries).await.expect("publish");
+    let outcome = trim_processed(&fx.conn, &fx.keys).await.expect("trim");
+    assert_eq!(outcome.removed, 0);
+
+    let consumer = fx.consumer("w").await;
+    let got = consumer
+        .read_new(250, Duration::from_millis(100))
+        .await
+        .expect("read");
+    assert_eq!(got.len(), 250);
+    // Acknowledge all but entry 120: 0..120 are done, 120 is pending, 250..300 undelivered.
+    let acked: Vec<String> = got
+        .iter()
+        .map(|d| d.id.clone())
+        .filter(|id| *id != ids[120])
+        .collect();
+    consumer.ack(&acked).await.expect("ack");
+    let outcome = trim_processed(&fx.conn, &fx.keys).await.expect("trim");
+    assert_eq!(outcome.floor.as_deref(), Some(ids[120].as_str()));
+    let remaining: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(fx.keys.posts())
+        .arg("-")
+        .arg("+")
+        .query_async(&mut fx.conn)
+        .await
+        .expect("xrange");
+    let remaining: Vec<&str> = remaining.ids.iter().map(|e| e.id.as_str()).collect();
+    // Approximate trimming removes whole nodes only: maybe fewer, never the pending one or later.
+    assert!(remaining.contains(&ids[120].as_str()));
+    assert!(ids[120..].iter().all(|id| remaining.contains(&id.as_str())));
+    assert_eq!(
+        consumer.read_own_pending("0", 10).await.expect("own")[0].id,
+        ids[120]
+    );
+
+    // Once everything delivered is acknowledged, the floor is the last delivered entry.
+    consumer.ack(&[ids[120].clone()]).await.expect("ack");
+    let outcome = trim_processed(&fx.conn, &fx.keys).await.expect("trim");
+    assert_eq!(outcome.floor.as_deref(), Some(ids[249].as_str()));
+    let rest = consumer
+        .read_new(100, Duration::from_millis(100))
+        .await
+        .expect("read");
+    assert_eq!(rest.len(), 50, "undelivered entries survive every trim");
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn delivery_counts_are_exact_and_deleted_pending_entries_have_no_fields() {
+    let mut fx = Fixture::new().await;
+    let producer = Producer::new(fx.conn.clone(), &fx.keys, 1_000);
+    let consumer = fx.consumer("w").await;
+    let other = fx.consumer("other").await;
+    let ids = producer
+        .publish_many(&[entry("a"), entry("b"), entry("c")])
+        .await
+        .expect("publish");
+    let first = consumer
+        .read_new(1, Duration::from_millis(100))
+        .await
+        .expect("read");
+    let middle = other
+        .read_new(1, Duration::from_millis(100))
+        .await
+        .expect("read");
+    let last = consumer
+        .read_new(1, Duration::from_millis(100))
+        .await
+        .expect("read");
+    assert_eq!((first.len(), middle.len(), last.len()), (1, 1, 1));
+    consumer.read_own_pending("0", 10).await.expect("own");
+    let counts = consumer
+        .delivery_counts(&[ids[0].clone(), ids[2].clone(), "1-1".into()])
+        .await
+        .expect("counts");
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    assert_eq!(counts.get(&ids[0]), Some(&2));
+    assert_eq!(counts.get(&ids[2]), Some(&2));
+
+    let _: u64 = redis::cmd("XDEL")
+        .arg(fx.keys.posts())
+        .arg(&ids[0])
+        .query_async(&mut fx.conn)
+        .await
+        .expect("xdel");
+    let own = consumer.read_own_pending("0", 10).await.expect("own");
+    assert_eq!(own.len(), 2);
+    assert!(own[0].is_deleted() && own[0].id == ids[0]);
+    assert!(!own[1].is_deleted());
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_and_replayed_once_with_their_original_fields() {
+    let mut fx = Fixture::new().await;
+    let producer = Producer::new(fx.conn.clone(), &fx.keys, 1_000);
+    let consumer = fx.consumer("w").await;
+    producer
+        .publish_many(&[entry("d1"), entry("d2"), entry("d3")])
+        .await
+        .expect("publish");
+    let got = consumer
+        .read_new(10, Duration::from_millis(100))
+        .await
+        .expect("read");
+    for (delivery, reason) in got.iter().zip(["r1", "r2", "r3"]) {
+        consumer
+            .dead_letter(delivery, reason, 6)
+            .await
+            .expect("dlq");
+    }
+    assert_eq!(consumer.pending_count().await.expect("pending"), 0);
+
+    let dlq = DeadLetters::new(fx.conn.clone(), fx.keys.clone());
+    assert_eq!(dlq.count().await.expect("len"), 3);
+    let listed = dlq.list(None, 2).await.expect("list");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].reason.as_deref(), Some("r1"));
+    assert_eq!(listed[0].deliveries, Some(6));
+    assert_eq!(listed[0].consumer.as_deref(), Some("w"));
+    assert_eq!(listed[0].original_id.as_deref(), Some(got[0].id.as_str()));
+    assert_eq!(listed[0].field("post_id"), Some("d1"));
+    assert!(listed[0].fields.iter().all(|(k, _)| !k.starts_with("dlq_")));
+    let next = dlq.list(Some(&listed[1].id), 10).await.expect("list");
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].field("post_id"), Some("d3"));
+
+    // One entry by id: it is back on the posts stream, decodable, and gone from the DLQ.
+    let new_id = dlq.replay(&listed[0].id).await.expect("replay");
+    assert!(new_id.is_some());
+    assert_eq!(dlq.replay(&listed[0].id).await.expect("replay"), None);
+    let again = consumer
+        .read_new(10, Duration::from_millis(100))
+        .await
+        .expect("read");
+    assert_eq!(again.len(), 1);
+    let decoded = PostEntry::decode(&again[0].fields, Utc::now()).expect("decodes");
+    assert_eq!(decoded.post.post_id, "d1");
+
+    // The rest at once.
+    let replayed = dlq.replay_all().await.expect("replay all");
+    assert_eq!(replayed.len(), 2);
+    assert_eq!(dlq.count().await.expect("len"), 0);
+    let len: u64 = redis::cmd("XLEN")
+        .arg(fx.keys.posts())
+        .query_async(&mut fx.conn)
+        .await
+        .expect("xlen");
+    assert_eq!(len, 6);
     fx.cleanup().await;
 }

@@ -1,15 +1,25 @@
 //! The worker: turns stream entries into stored analyses, at least once, with an exactly-once
 //! effect.
 //!
-//! [`consumer`] runs the read loop as one member of the `workers` group (own pending entries
-//! first, then new ones, and reclaiming entries of dead workers); [`processor`] handles one
-//! batch: decode, analyse through one `AnalyzeBatch` call, store posts and analyses in one
-//! transaction, acknowledge only after the commit, then announce on the event feed.
+//! [`consumer`] runs the read loop as one member of the `workers` group: up to
+//! `WORKER_CONCURRENCY` batches in flight, outages waited out with backoff ([`health`]), and a
+//! bounded drain on shutdown. [`reclaim`] decides when to re-read its own pending entries and
+//! take over those of dead workers, never touching what is in flight ([`inflight`]).
+//! [`processor`] handles one batch: decode, analyse through one `AnalyzeBatch` call, store
+//! posts and analyses in one transaction, acknowledge only after the commit, then announce on
+//! the event feed; entries refused for their content are retried alone and dead-lettered after
+//! `MAX_DELIVERIES`. [`trim`] keeps the stream short without dropping pending entries, and
+//! [`dlq`] is the `pulse-worker dlq` command.
 
 pub mod config;
 pub mod consumer;
+pub mod dlq;
+pub mod health;
+pub mod inflight;
 pub mod metrics;
 pub mod processor;
+pub mod reclaim;
+pub mod trim;
 
 pub use config::Config;
-pub use consumer::{run, serve};
+pub use consumer::{run, serve, serve_with};

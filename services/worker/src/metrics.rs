@@ -13,6 +13,11 @@ pub struct WorkerMetrics {
     pub stream_pending: IntGauge,
     pub consumer_lag: IntGauge,
     pub stream_length: IntGauge,
+    pub batches_in_flight: IntGauge,
+    pub entries_claimed: IntCounter,
+    pub entries_failed: IntCounter,
+    pub entries_trimmed: IntCounter,
+    pub batches_abandoned: IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
@@ -93,6 +98,31 @@ impl WorkerMetrics {
                 registry,
                 "pulse_stream_length",
                 "Entries in the posts stream",
+            )?,
+            batches_in_flight: gauge(
+                registry,
+                "pulse_worker_batches_in_flight",
+                "Batches being processed now",
+            )?,
+            entries_claimed: counter(
+                registry,
+                "pulse_worker_entries_claimed_total",
+                "Entries taken over from idle consumers (XAUTOCLAIM)",
+            )?,
+            entries_failed: counter(
+                registry,
+                "pulse_worker_entries_failed_total",
+                "Entries left pending after an error retrying cannot fix at once (retried until MAX_DELIVERIES)",
+            )?,
+            entries_trimmed: counter(
+                registry,
+                "pulse_worker_stream_trimmed_total",
+                "Processed entries trimmed from the posts stream",
+            )?,
+            batches_abandoned: counter(
+                registry,
+                "pulse_worker_batches_abandoned_total",
+                "Batches left pending at shutdown because they overran the grace period",
             )?,
         })
     }

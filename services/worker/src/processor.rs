@@ -4,8 +4,19 @@
 //! idempotent on `post_id` and `(post_id, model_name)`), the entries are acknowledged second,
 //! and the events go out last. A crash between any two steps leaves the entries pending, and
 //! processing them again changes nothing in the database.
+//!
+//! Failures come in two kinds. A dependency that is down ([`BatchError::is_transient`]) fails
+//! the batch as a whole: its entries stay pending and the read loop waits for the dependency.
+//! A batch refused because of its content (inference answering `INVALID_ARGUMENT`, a row the
+//! database rejects) is retried entry by entry, so one bad entry cannot hold back the others;
+//! the entries that still fail stay pending, are retried a little later, and are dead-lettered
+//! with their last error once delivered more than `MAX_DELIVERIES` times.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
 
 use chrono::Utc;
 use opentelemetry::trace::TraceContextExt;
@@ -36,13 +47,18 @@ pub enum BatchError {
     Store(#[from] StoreError),
     #[error("redis failed: {0}")]
     Stream(#[from] StreamError),
+    #[error("the batch overran its deadline of {0:?}")]
+    Timeout(Duration),
 }
 
 /// What a batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
+    /// Entries stored and acknowledged.
     pub stored: usize,
     pub dead_lettered: usize,
+    /// Entries refused for their content, left pending to be retried later.
+    pub failed: usize,
 }
 
 impl BatchError {
@@ -52,6 +68,58 @@ impl BatchError {
             BatchError::Inference(_) | BatchError::InferenceProtocol { .. } => "inference",
             BatchError::Store(_) => "database",
             BatchError::Stream(_) => "redis",
+            BatchError::Timeout(_) => "timeout",
+        }
+    }
+
+    /// True when the failure is about a dependency, so the same entries should simply be tried
+    /// again once it answers; false when it is about the entries themselves (inference refusing
+    /// a text as `INVALID_ARGUMENT`/`OUT_OF_RANGE`, the database rejecting a value or a
+    /// constraint), so retrying the batch as it is would fail again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BatchError::Inference(status) => !matches!(
+                status.code(),
+                tonic::Code::InvalidArgument | tonic::Code::OutOfRange
+            ),
+            BatchError::Store(e) => e.is_transient(),
+            BatchError::InferenceProtocol { .. }
+            | BatchError::Stream(_)
+            | BatchError::Timeout(_) => true,
+        }
+    }
+}
+
+/// The last error of entries left pending after a content failure, so the dead letter can say
+/// why; bounded, as a worker may see many such entries before they are dead-lettered.
+#[derive(Debug, Default)]
+pub struct LastErrors(Mutex<HashMap<String, String>>);
+
+impl LastErrors {
+    const CAPACITY: usize = 10_000;
+
+    fn note(&self, id: &str, error: &BatchError) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(id.to_owned(), error.to_string());
+    }
+
+    fn take(&self, id: &str) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id)
+    }
+
+    /// Drops the notes of entries that were stored after all.
+    fn forget(&self, work: &[Work]) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !map.is_empty() {
+            for item in work {
+                map.remove(&item.delivery_id);
+            }
         }
     }
 }
@@ -64,6 +132,7 @@ pub struct Processor {
     pub events: EventFeed,
     pub max_deliveries: u64,
     pub inference_timeout: Duration,
+    pub last_errors: LastErrors,
 }
 
 /// A decoded entry and the span of its processing, parented to its publisher's trace.
@@ -92,8 +161,9 @@ impl Processor {
         self.metrics
             .posts_dead_lettered
             .inc_by(outcome.dead_lettered as u64);
+        // Entries stored before a failure midway (one-by-one retries) are done all the same.
+        self.metrics.posts_processed.inc_by(outcome.stored as u64);
         if result.is_ok() {
-            self.metrics.posts_processed.inc_by(outcome.stored as u64);
             self.metrics.batch_size.observe(outcome.stored as f64);
             self.metrics
                 .batch_seconds
@@ -108,16 +178,30 @@ impl Processor {
         redelivered: bool,
         outcome: &mut BatchOutcome,
     ) -> Result<(), BatchError> {
-        let mut deliveries = deliveries;
+        let (deleted, mut deliveries): (Vec<Delivery>, Vec<Delivery>) =
+            deliveries.into_iter().partition(Delivery::is_deleted);
+        if !deleted.is_empty() {
+            // Deleted from the stream while pending (only a trim past the backlog does that):
+            // nothing is left to process, so they leave the pending list.
+            let ids: Vec<String> = deleted.into_iter().map(|d| d.id).collect();
+            tracing::warn!(entries = ?ids, "acknowledging pending entries deleted from the stream");
+            self.consumer.ack(&ids).await?;
+        }
+        let mut counts = HashMap::new();
         if redelivered {
             let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
-            let counts = self.consumer.delivery_counts(&ids).await?;
+            counts = self.consumer.delivery_counts(&ids).await?;
             let mut keep = Vec::with_capacity(deliveries.len());
             for delivery in deliveries {
                 let count = counts.get(&delivery.id).copied().unwrap_or(1);
                 if count > self.max_deliveries {
-                    let reason = format!("delivered {count} times without success");
-                    tracing::warn!(entry = %delivery.id, count, "dead-lettering an entry that keeps failing");
+                    let reason = match self.last_errors.take(&delivery.id) {
+                        Some(error) => {
+                            format!("delivered {count} times without success; last error: {error}")
+                        }
+                        None => format!("delivered {count} times without success"),
+                    };
+                    tracing::warn!(entry = %delivery.id, count, %reason, "dead-lettering an entry that keeps failing");
                     self.consumer.dead_letter(&delivery, &reason, count).await?;
                     outcome.dead_lettered += 1;
                 } else {
@@ -150,9 +234,10 @@ impl Processor {
                     });
                 }
                 Err(e) => {
+                    let count = counts.get(&delivery.id).copied().unwrap_or(1);
                     tracing::warn!(entry = %delivery.id, error = %e, "dead-lettering an undecodable entry");
                     self.consumer
-                        .dead_letter(&delivery, &format!("undecodable: {e}"), 1)
+                        .dead_letter(&delivery, &format!("undecodable: {e}"), count)
                         .await?;
                     outcome.dead_lettered += 1;
                 }
@@ -162,11 +247,49 @@ impl Processor {
             return Ok(());
         }
 
-        let batch_span = tracing::info_span!("worker.batch", batch.size = work.len());
+        match self.complete(&work).await {
+            Ok(()) => {
+                outcome.stored += work.len();
+                self.last_errors.forget(&work);
+                return Ok(());
+            }
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) if work.len() == 1 => {
+                self.refused(&work[0], &e, outcome);
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, entries = work.len(), "batch refused; retrying its entries one by one");
+            }
+        }
         for item in &work {
+            match self.complete(std::slice::from_ref(item)).await {
+                Ok(()) => {
+                    outcome.stored += 1;
+                    self.last_errors.forget(std::slice::from_ref(item));
+                }
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => self.refused(item, &e, outcome),
+            }
+        }
+        Ok(())
+    }
+
+    /// An entry refused for its content stays pending; the error is kept for its dead letter.
+    fn refused(&self, item: &Work, error: &BatchError, outcome: &mut BatchOutcome) {
+        tracing::warn!(entry = %item.delivery_id, post_id = %item.post.post_id, %error, "entry refused; it stays pending and is retried later");
+        self.last_errors.note(&item.delivery_id, error);
+        self.metrics.entries_failed.inc();
+        outcome.failed += 1;
+    }
+
+    /// Analyses, stores, acknowledges and announces `work` as one unit.
+    async fn complete(&self, work: &[Work]) -> Result<(), BatchError> {
+        let batch_span = tracing::info_span!("worker.batch", batch.size = work.len());
+        for item in work {
             batch_span.add_link(item.span.context().span().span_context().clone());
         }
-        let analyses = self.analyze(&work).instrument(batch_span.clone()).await?;
+        let analyses = self.analyze(work).instrument(batch_span.clone()).await?;
         let posts: Vec<Post> = work.iter().map(|w| w.post.clone()).collect();
         {
             let store_span = tracing::info_span!(
@@ -189,7 +312,6 @@ impl Processor {
         }
         let ids: Vec<String> = work.iter().map(|w| w.delivery_id.clone()).collect();
         self.consumer.ack(&ids).await?;
-        outcome.stored = work.len();
 
         let events: Vec<(Event, Option<String>)> = work
             .iter()

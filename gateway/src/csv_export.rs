@@ -1,0 +1,163 @@
+//! `GET /api/posts/export.csv`: the posts a filter selects, as CSV, streamed.
+//!
+//! The gateway pages through `ListPosts` and writes each page as it arrives, so neither the
+//! gateway nor analytics ever holds the whole result; a bounded channel makes a slow download
+//! slow the paging down instead of buffering. The end of the range is pinned to the time of the
+//! request, so posts arriving during the download do not shift the pages (and duplicate rows).
+//! A failure after the first page aborts the body, so the client sees a broken transfer rather
+//! than a silently short file.
+
+use bytes::Bytes;
+use chrono::{SecondsFormat, Utc};
+use pulse_core::domain::{datetime_to_timestamp, timestamp_to_datetime};
+use pulse_proto::v1::{AnalyzedPost, ListPostsRequest, PostFilter};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use warp::{Reply, http::header, reply::Response};
+
+use crate::{clients::Clients, envelope::ApiError};
+
+/// Posts per ListPosts call.
+pub const PAGE_SIZE: u32 = 500;
+
+const COLUMNS: &[&str] = &[
+    "post_id",
+    "source",
+    "author",
+    "created_at",
+    "ingested_at",
+    "sentiment_label",
+    "confidence_score",
+    "emotion",
+    "model_name",
+    "analyzed_at",
+    "content",
+];
+
+/// One CSV field, quoted when it holds a separator, a quote or a line break (RFC 4180).
+pub fn field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+fn time(ts: Option<&pulse_proto::Timestamp>) -> String {
+    ts.and_then(timestamp_to_datetime)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// One post as a CSV line (with its latest analysis).
+pub fn row(p: &AnalyzedPost) -> String {
+    let post = p.post.clone().unwrap_or_default();
+    let latest = p.analyses.first();
+    let fields = [
+        post.post_id,
+        post.source,
+        post.author,
+        time(post.created_at.as_ref()),
+        time(p.ingested_at.as_ref()),
+        latest
+            .map(|a| a.sentiment_label.clone())
+            .unwrap_or_default(),
+        latest
+            .map(|a| format!("{:.4}", a.confidence_score))
+            .unwrap_or_default(),
+        latest.map(|a| a.emotion.clone()).unwrap_or_default(),
+        latest.map(|a| a.model_name.clone()).unwrap_or_default(),
+        time(latest.and_then(|a| a.analyzed_at.as_ref())),
+        post.content,
+    ];
+    let mut line = fields
+        .iter()
+        .map(|f| field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
+}
+
+fn page_text(posts: &[AnalyzedPost]) -> Bytes {
+    Bytes::from(posts.iter().map(row).collect::<String>())
+}
+
+/// Starts the export; errors before the first page are ordinary API errors.
+pub async fn export(clients: Clients, mut filter: PostFilter) -> Result<Response, ApiError> {
+    let started = Utc::now();
+    if filter.to.is_none() {
+        filter.to = Some(datetime_to_timestamp(started));
+    }
+    let mut analytics = clients.analytics.clone();
+    let request = move |offset: u32| ListPostsRequest {
+        filter: Some(filter.clone()),
+        limit: PAGE_SIZE,
+        offset,
+    };
+    let first = analytics.list_posts(request(0)).await?.into_inner();
+    let total = first.total;
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let mut header_line = COLUMNS.join(",");
+    header_line.push_str("\r\n");
+    tokio::spawn(async move {
+        if tx.send(Ok(Bytes::from(header_line))).await.is_err() {
+            return;
+        }
+        let mut sent = first.posts.len() as u64;
+        let mut page = first.posts;
+        loop {
+            if page.is_empty() || tx.send(Ok(page_text(&page))).await.is_err() {
+                return;
+            }
+            if sent >= total || page.len() < PAGE_SIZE as usize {
+                return;
+            }
+            let Ok(offset) = u32::try_from(sent) else {
+                return;
+            };
+            match analytics.list_posts(request(offset)).await {
+                Ok(next) => {
+                    page = next.into_inner().posts;
+                    sent += page.len() as u64;
+                }
+                Err(status) => {
+                    tracing::warn!(%status, "CSV export interrupted");
+                    let _ = tx
+                        .send(Err(std::io::Error::other(format!(
+                            "export interrupted: {}",
+                            status.message()
+                        ))))
+                        .await;
+                    return;
+                }
+            }
+        }
+    });
+    let filename = format!("pulse-posts-{}.csv", started.format("%Y%m%dT%H%M%SZ"));
+    let reply = warp::reply::stream(ReceiverStream::new(rx));
+    let reply = warp::reply::with_header(reply, header::CONTENT_TYPE, "text/csv; charset=utf-8");
+    let reply = warp::reply::with_header(
+        reply,
+        header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"{filename}\""),
+    );
+    let mut response = reply.into_response();
+    response
+        .headers_mut()
+        .insert("x-total-count", warp::http::HeaderValue::from(total));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_quoted_only_when_needed() {
+        assert_eq!(field("plain"), "plain");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("two\nlines"), "\"two\nlines\"");
+    }
+}

@@ -1,0 +1,249 @@
+//! The OpenAPI 3 description of the REST API, served at `/api/openapi.json`.
+//!
+//! [`ROUTES`] lists every route the gateway serves; a unit test checks the document describes
+//! exactly those, and an end-to-end test calls every documented operation, so the document
+//! cannot drift from the code unnoticed.
+
+use serde_json::{Map, Value, json};
+
+/// Every (method, path) of the REST API, as routed in `server.rs`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/health"),
+    ("get", "/api/posts"),
+    ("post", "/api/posts"),
+    ("get", "/api/posts/export.csv"),
+    ("get", "/api/sentiment/distribution"),
+    ("get", "/api/sentiment/aggregate"),
+    ("get", "/api/alerts"),
+    ("post", "/api/analyze"),
+    ("get", "/api/openapi.json"),
+];
+
+fn query(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+fn filters() -> Vec<Value> {
+    let text = json!({"type": "string", "maxLength": 200});
+    let time = json!({"type": "string", "format": "date-time"});
+    vec![
+        query("source", "Only posts from this source", text.clone()),
+        query(
+            "sentiment",
+            "Only posts with this sentiment",
+            json!({"type": "string", "enum": ["positive", "neutral", "negative"]}),
+        ),
+        query("emotion", "Only posts with this emotion", text.clone()),
+        query(
+            "search",
+            "Case-insensitive substring of the content",
+            text.clone(),
+        ),
+        query("author", "Only posts by this author", text),
+        query("from", "Posts created at or after (RFC 3339)", time.clone()),
+        query("to", "Posts created before (RFC 3339)", time),
+    ]
+}
+
+fn limit(max: u32) -> Value {
+    query(
+        "limit",
+        "Page size",
+        json!({"type": "integer", "minimum": 1, "maximum": max, "default": 50}),
+    )
+}
+
+fn envelope(data: Value) -> Value {
+    json!({
+        "description": "Success, in the envelope",
+        "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["data", "metadata", "filters", "timestamp"],
+            "properties": {
+                "data": data,
+                "metadata": {"type": "object"},
+                "filters": {"type": "object"},
+                "timestamp": {"type": "string", "format": "date-time"},
+            },
+        }}},
+    })
+}
+
+fn errors(codes: &[&str]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for code in codes {
+        let description = match *code {
+            "400" => {
+                "Invalid input (code: UNKNOWN_PARAMETER, OUT_OF_RANGE, INVALID_DATE, INVALID_PARAMETER, INVALID_RANGE, PARAMETER_TOO_LONG, INVALID_BODY, BODY_TOO_LARGE, INVALID_ARGUMENT)"
+            }
+            "429" => "Rate limited (RATE_LIMITED, with Retry-After) or upstream RESOURCE_EXHAUSTED",
+            "503" => "A dependency is unavailable",
+            "504" => "An upstream call timed out",
+            _ => "Error",
+        };
+        out.insert(
+            (*code).to_owned(),
+            json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+        );
+    }
+    out
+}
+
+fn operation(summary: &str, parameters: Vec<Value>, ok: (&str, Value), codes: &[&str]) -> Value {
+    let mut responses = errors(codes);
+    responses.insert(ok.0.to_owned(), ok.1);
+    json!({"summary": summary, "parameters": parameters, "responses": responses})
+}
+
+fn json_body(schema: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let posts = json!({"type": "array", "items": {"$ref": "#/components/schemas/Post"}});
+    let mut list_params = filters();
+    list_params.push(limit(500));
+    list_params.push(query(
+        "offset",
+        "Posts to skip",
+        json!({"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0}),
+    ));
+    let mut distribution_params = filters();
+    distribution_params.push(query(
+        "by_source",
+        "Also break down per source",
+        json!({"type": "boolean"}),
+    ));
+    let mut aggregate_params = filters();
+    aggregate_params.push(query(
+        "bucket",
+        "Bucket width",
+        json!({"type": "string", "enum": ["minute", "hour", "day"], "default": "hour"}),
+    ));
+    let mut publish = operation(
+        "Publish posts into the processing stream; one result per post",
+        vec![],
+        (
+            "200",
+            envelope(
+                json!({"type": "array", "items": {"$ref": "#/components/schemas/PublishResult"}}),
+            ),
+        ),
+        &["400", "429", "503", "504"],
+    );
+    publish["requestBody"] = json_body(json!({
+        "type": "object", "required": ["posts"], "additionalProperties": false,
+        "properties": {"posts": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["source", "author", "content"], "additionalProperties": false,
+            "properties": {
+                "post_id": {"type": "string", "description": "Defaults to a new UUID"},
+                "source": {"type": "string"}, "author": {"type": "string"}, "content": {"type": "string"},
+                "created_at": {"type": "string", "format": "date-time", "description": "Defaults to now"},
+            },
+        }}},
+    }));
+    let mut analyze = operation(
+        "Analyse a text ad hoc with the loaded models",
+        vec![],
+        (
+            "200",
+            envelope(json!({"type": "object", "properties": {
+                "sentiment": {"$ref": "#/components/schemas/TaskResult"},
+                "emotion": {"$ref": "#/components/schemas/TaskResult"},
+                "truncated": {"type": "boolean"},
+            }})),
+        ),
+        &["400", "429", "503", "504"],
+    );
+    analyze["requestBody"] = json_body(json!({
+        "type": "object", "required": ["text"], "additionalProperties": false,
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "maxLength": pulse_core::domain::MAX_CONTENT_CHARS},
+            "tasks": {"type": "array", "items": {"type": "string", "enum": ["sentiment", "emotion"]}},
+        },
+    }));
+    let csv = json!({
+        "description": "CSV (RFC 4180), streamed, as an attachment",
+        "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    });
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Pulse API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Real-time sentiment analysis. Every response carries x-request-id. \
+                Live events: WebSocket /ws/sentiment (messages connected, new_post, metrics_update, \
+                alert; send {\"type\":\"subscribe\",\"source\":...,\"sentiment\":...} to filter new_post).",
+        },
+        "paths": {
+            "/api/health": {"get": operation("Each dependency's state; 503 when the database is unreachable", vec![], ("200", envelope(json!({"type": "object"}))), &["503"])},
+            "/api/posts": {
+                "get": operation("Analysed posts, newest first", list_params, ("200", envelope(posts)), &["400", "429", "503", "504"]),
+                "post": publish,
+            },
+            "/api/posts/export.csv": {"get": operation("The filtered posts as CSV", filters(), ("200", csv), &["400", "429", "503", "504"])},
+            "/api/sentiment/distribution": {"get": operation("Counts and percentages per sentiment and emotion (cached 60 s)", distribution_params, ("200", envelope(json!({"type": "object"}))), &["400", "429", "503", "504"])},
+            "/api/sentiment/aggregate": {"get": operation("Sentiment counts per time bucket, empty buckets included", aggregate_params, ("200", envelope(json!({"type": "array", "items": {"type": "object"}}))), &["400", "429", "503", "504"])},
+            "/api/alerts": {"get": operation("Raised alerts, newest first", vec![limit(500), query("since", "Alerts triggered at or after (RFC 3339)", json!({"type": "string", "format": "date-time"}))], ("200", envelope(json!({"type": "array", "items": {"type": "object"}}))), &["400", "429", "503", "504"])},
+            "/api/analyze": {"post": analyze},
+            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {}}}}}},
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "required": ["error", "code", "timestamp"], "properties": {
+                "error": {"type": "string"}, "code": {"type": "string"}, "timestamp": {"type": "string", "format": "date-time"},
+            }},
+            "Post": {"type": "object", "properties": {
+                "post_id": {"type": "string"}, "source": {"type": "string"}, "author": {"type": "string"},
+                "content": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+                "sentiment_label": {"type": "string", "nullable": true}, "confidence_score": {"type": "number", "nullable": true},
+                "emotion": {"type": "string", "nullable": true}, "analyses": {"type": "array", "items": {"type": "object"}},
+            }},
+            "PublishResult": {"type": "object", "properties": {
+                "post_id": {"type": "string"}, "accepted": {"type": "boolean"},
+                "entry_id": {"type": "string", "nullable": true}, "error": {"type": "string", "nullable": true},
+            }},
+            "TaskResult": {"type": "object", "properties": {
+                "label": {"type": "string"}, "score": {"type": "number"},
+                "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+                "model": {"type": "string"}, "backend": {"type": "string", "enum": ["local", "llm", "unspecified"]},
+                "timings": {"type": "object", "properties": {
+                    "tokenization_us": {"type": "integer"}, "queue_us": {"type": "integer"}, "inference_us": {"type": "integer"},
+                }},
+            }},
+        }},
+    })
+}
+
+/// Whether `path` is a documented route under any method (for 405 versus 404).
+pub fn is_known_path(path: &str) -> bool {
+    ROUTES.iter().any(|(_, p)| *p == path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_describes_exactly_the_routes() {
+        let doc = document();
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut documented: Vec<(String, String)> = paths
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .into_iter()
+                    .flat_map(|o| o.keys())
+                    .map(move |m| (m.clone(), path.clone()))
+            })
+            .collect();
+        documented.sort();
+        let mut routed: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        routed.sort();
+        assert_eq!(documented, routed);
+    }
+}
