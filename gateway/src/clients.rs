@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pulse_core::propagation::{TraceContextInterceptor, TracedChannel};
+use pulse_core::propagation::TracedChannel;
 use pulse_proto::v1::{
     analytics_service_client::AnalyticsServiceClient,
     inference_service_client::InferenceServiceClient, ingest_service_client::IngestServiceClient,
@@ -39,18 +39,9 @@ impl Clients {
         let inference = channel(&config.inference_url, timeout)?;
         let ingester = channel(&config.ingester_url, timeout)?;
         Ok(Self {
-            analytics: AnalyticsServiceClient::with_interceptor(
-                analytics.clone(),
-                TraceContextInterceptor,
-            ),
-            inference: InferenceServiceClient::with_interceptor(
-                inference.clone(),
-                TraceContextInterceptor,
-            ),
-            ingester: IngestServiceClient::with_interceptor(
-                ingester.clone(),
-                TraceContextInterceptor,
-            ),
+            analytics: AnalyticsServiceClient::new(TracedChannel::new(analytics.clone())),
+            inference: InferenceServiceClient::new(TracedChannel::new(inference.clone())),
+            ingester: IngestServiceClient::new(TracedChannel::new(ingester.clone())),
             analytics_health: HealthClient::new(analytics),
             inference_health: HealthClient::new(inference),
             ingester_health: HealthClient::new(ingester),
@@ -64,9 +55,6 @@ impl Clients {
             .connect_timeout(Duration::from_secs(2))
             .http2_keep_alive_interval(Duration::from_secs(20))
             .connect_lazy();
-        Ok(AnalyticsServiceClient::with_interceptor(
-            channel,
-            TraceContextInterceptor,
-        ))
+        Ok(AnalyticsServiceClient::new(TracedChannel::new(channel)))
     }
 }

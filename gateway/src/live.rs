@@ -15,7 +15,10 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{SecondsFormat, Utc};
 use futures::{SinkExt, StreamExt};
-use pulse_core::{backoff::Backoff, propagation::TracedChannel};
+use pulse_core::{
+    backoff::Backoff,
+    propagation::{TracedChannel, context_from_traceparent, set_remote_parent},
+};
 use pulse_proto::v1::{
     WatchEventsRequest, analytics_service_client::AnalyticsServiceClient,
     watch_events_response::Event,
@@ -190,8 +193,7 @@ pub async fn follow(
                                 },
                                 None => continue,
                             };
-                            // No receivers is fine: nobody is watching right now.
-                            let _ = tx.send(Arc::new(live));
+                            broadcast(&tx, live, &event.traceparent);
                         }
                         Ok(None) => break,
                         Err(status) => {
@@ -205,6 +207,28 @@ pub async fn follow(
         }
         tokio::time::sleep(backoff.next_delay()).await;
     }
+}
+
+/// Hands `live` to every connected client. An event that carries a trace context (a
+/// `new_post`) is sent in a span of that trace; periodic updates are not traced, so they do
+/// not fill the tracing backend with one-span traces.
+fn broadcast(tx: &broadcast::Sender<Arc<LiveEvent>>, live: LiveEvent, traceparent: &str) {
+    let live = Arc::new(live);
+    if traceparent.is_empty() {
+        // No receivers is fine: nobody is watching right now.
+        let _ = tx.send(live);
+        return;
+    }
+    let span = tracing::info_span!(
+        "gateway.broadcast",
+        otel.name = "broadcast live event",
+        otel.kind = "producer",
+        messaging.system = "websocket",
+        messaging.operation.type = "send",
+        pulse.websocket.clients = tx.receiver_count(),
+    );
+    set_remote_parent(&span, context_from_traceparent(traceparent));
+    let _ = span.in_scope(|| tx.send(live));
 }
 
 /// Serves one WebSocket client until it leaves.

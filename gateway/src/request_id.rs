@@ -7,6 +7,7 @@
 
 use std::convert::Infallible;
 
+use pulse_core::propagation::{extract_from_headers, set_remote_parent};
 use warp::{Filter, http::HeaderMap};
 
 pub const HEADER: &str = "x-request-id";
@@ -43,14 +44,33 @@ pub fn filter() -> impl Filter<Extract = (RequestId,), Error = Infallible> + Clo
     })
 }
 
-/// The span every request runs in; `request_id` is filled in by [`filter`].
+/// The span every request runs in (OpenTelemetry HTTP server conventions), a child of the
+/// caller's `traceparent` when it sent one; `request_id` is filled in by [`filter`] and the
+/// status by the gateway's access log.
 pub fn span(info: warp::trace::Info<'_>) -> tracing::Span {
-    tracing::info_span!(
-        "request",
-        method = %info.method(),
-        path = %info.path(),
+    let route = crate::metrics::route_label(info.path());
+    let span = tracing::info_span!(
+        "http.server",
+        otel.name = %format!("{} {route}", info.method()),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %info.method(),
+        http.route = route,
+        url.path = %info.path(),
+        http.response.status_code = tracing::field::Empty,
         request_id = tracing::field::Empty,
-    )
+    );
+    set_remote_parent(&span, extract_from_headers(info.request_headers()));
+    span
+}
+
+/// Records the response status on the request's span; server errors fail it.
+pub fn record_status(status: warp::http::StatusCode) {
+    let span = tracing::Span::current();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
 }
 
 #[cfg(test)]

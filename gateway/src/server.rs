@@ -214,6 +214,14 @@ pub fn app(
         .map(|| "ok");
     let observe = warp::log::custom(move |info: warp::log::Info<'_>| {
         let route = route_label(info.path());
+        request_id::record_status(info.status());
+        tracing::debug!(
+            method = %info.method(),
+            route,
+            status = info.status().as_u16(),
+            elapsed_ms = info.elapsed().as_secs_f64() * 1e3,
+            "request served"
+        );
         metrics
             .requests
             .with_label_values(&[route, info.status().as_str()])

@@ -103,7 +103,7 @@ impl Feed {
                         for entry in entries {
                             cursor.clone_from(&entry.id);
                             match entry.event {
-                                Ok(event) => out.extend(self.to_wire(entry.id, event).await),
+                                Ok(event) => out.extend(self.to_wire(entry.id, event, entry.traceparent).await),
                                 Err(e) => tracing::warn!(id = %entry.id, error = %e, "skipping an undecodable event"),
                             }
                         }
@@ -132,7 +132,12 @@ impl Feed {
         }
     }
 
-    async fn to_wire(&self, id: String, event: Event) -> Option<WatchEventsResponse> {
+    async fn to_wire(
+        &self,
+        id: String,
+        event: Event,
+        traceparent: Option<String>,
+    ) -> Option<WatchEventsResponse> {
         let wire = match event {
             Event::NewPost { post, analyses } => WireEvent::NewPost(v1::AnalyzedPost {
                 post: Some(post.into()),
@@ -148,6 +153,7 @@ impl Feed {
         Some(WatchEventsResponse {
             event_id: id,
             event: Some(wire),
+            traceparent: traceparent.unwrap_or_default(),
         })
     }
 
@@ -164,6 +170,7 @@ impl Feed {
                     distribution: Some(distribution),
                     at: Some(datetime_to_timestamp(now)),
                 })),
+                traceparent: String::new(),
             }),
             Err(status) => {
                 tracing::warn!(%status, "cannot compute the metrics update");

@@ -81,6 +81,13 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             let result = future.await;
+            // Polled inside the request's span (tonic's `trace_fn`), so this records on it.
+            if let Ok(response) = &result {
+                crate::propagation::record_grpc_status(
+                    &tracing::Span::current(),
+                    response.headers(),
+                );
+            }
             let code = match &result {
                 Ok(response) => response
                     .headers()

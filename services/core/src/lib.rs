@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod domain;
 pub mod grpc;
 pub mod grpc_metrics;
+pub mod log_format;
 pub mod propagation;
 pub mod shutdown;
 pub mod telemetry;

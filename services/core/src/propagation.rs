@@ -10,24 +10,11 @@ use opentelemetry::{
     Context, global,
     propagation::{Extractor, Injector},
 };
-use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The name of the W3C header and of the stream-entry field.
 pub const TRACEPARENT: &str = "traceparent";
-
-struct MetadataInjector<'a>(&'a mut MetadataMap);
-
-impl Injector for MetadataInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(key), Ok(value)) = (
-            MetadataKey::from_bytes(key.as_bytes()),
-            MetadataValue::try_from(value.as_str()),
-        ) {
-            self.0.insert(key, value);
-        }
-    }
-}
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
 
@@ -39,12 +26,6 @@ impl Extractor for HeaderExtractor<'_> {
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(http::HeaderName::as_str).collect()
     }
-}
-
-/// Writes the current span's context into outgoing gRPC metadata.
-pub fn inject_into_metadata(metadata: &mut MetadataMap) {
-    let cx = tracing::Span::current().context();
-    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut MetadataInjector(metadata)));
 }
 
 /// Reads a remote parent context from HTTP/gRPC headers.
@@ -73,41 +54,120 @@ pub fn set_remote_parent(span: &tracing::Span, parent: Context) {
     let _ = span.set_parent(parent);
 }
 
-/// Tonic client interceptor that adds the current trace context to every request.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceContextInterceptor;
+/// A gRPC channel that gives every outgoing call a client span (OpenTelemetry `rpc.*`
+/// conventions) and sends that span's context in the call's metadata, so the server's span is
+/// its child. Errors answered before a body (tonic answers every `Status` that way) mark the
+/// span as failed.
+#[derive(Debug, Clone)]
+pub struct TracedChannel {
+    inner: tonic::transport::Channel,
+}
 
-impl tonic::service::Interceptor for TraceContextInterceptor {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        inject_into_metadata(request.metadata_mut());
-        Ok(request)
+impl TracedChannel {
+    pub fn new(inner: tonic::transport::Channel) -> Self {
+        Self { inner }
     }
 }
 
-/// A channel whose requests carry trace context.
-pub type TracedChannel = tonic::service::interceptor::InterceptedService<
-    tonic::transport::Channel,
-    TraceContextInterceptor,
->;
+impl From<tonic::transport::Channel> for TracedChannel {
+    fn from(inner: tonic::transport::Channel) -> Self {
+        Self::new(inner)
+    }
+}
+
+struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::try_from(value),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+/// The span of one call of the gRPC method at `path` (`/pulse.v1.InferenceService/Analyze`),
+/// named and described as the OpenTelemetry `rpc.*` conventions say; `kind` is `client` or
+/// `server`. The status fields are filled in when the answer is known.
+fn rpc_span(path: &str, kind: &'static str) -> tracing::Span {
+    let path = path.trim_start_matches('/');
+    let mut parts = path.splitn(2, '/');
+    let service = parts.next().unwrap_or_default();
+    let method = parts.next().unwrap_or_default();
+    tracing::info_span!(
+        "grpc",
+        otel.name = %path,
+        otel.kind = kind,
+        otel.status_code = tracing::field::Empty,
+        otel.status_message = tracing::field::Empty,
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
+    )
+}
+
+/// Records the `grpc-status` of a response's headers on `span`; a non-zero one fails it.
+pub fn record_grpc_status(span: &tracing::Span, headers: &http::HeaderMap) {
+    let code = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    span.record("rpc.grpc.status_code", code);
+    if code != 0 {
+        span.record("otel.status_code", "ERROR");
+        if let Some(message) = headers.get("grpc-message").and_then(|v| v.to_str().ok()) {
+            span.record("otel.status_message", message);
+        }
+    }
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for TracedChannel {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = tonic::transport::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        let span = rpc_span(request.uri().path(), "client");
+        let cx = span.context();
+        global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut HeaderInjector(request.headers_mut()))
+        });
+        let future = self.inner.call(request);
+        let recorded = span.clone();
+        Box::pin(
+            async move {
+                let result = future.await;
+                match &result {
+                    Ok(response) => record_grpc_status(&recorded, response.headers()),
+                    Err(e) => {
+                        recorded.record("otel.status_code", "ERROR");
+                        recorded.record("otel.status_message", tracing::field::display(e));
+                    }
+                }
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
 
 /// Span for an incoming gRPC request, parented to the caller's context.
 /// Pass to `tonic::transport::Server::builder().trace_fn(..)`.
 pub fn grpc_server_span(request: &http::Request<()>) -> tracing::Span {
-    let path = request.uri().path();
-    let mut parts = path.trim_start_matches('/').splitn(2, '/');
-    let service = parts.next().unwrap_or_default();
-    let method = parts.next().unwrap_or_default();
-    let span = tracing::info_span!(
-        "grpc.server",
-        otel.name = %path.trim_start_matches('/'),
-        otel.kind = "server",
-        rpc.system = "grpc",
-        rpc.service = %service,
-        rpc.method = %method,
-    );
+    let span = rpc_span(request.uri().path(), "server");
     set_remote_parent(&span, extract_from_headers(request.headers()));
     span
 }

@@ -1,10 +1,12 @@
 //! Logs and traces for every binary, set up in one call.
 //!
 //! Logs are JSON lines on stdout (level, target, span fields, and the OpenTelemetry trace and
-//! span ids when a trace is active) filtered by `RUST_LOG`. Traces are exported over OTLP/gRPC
-//! only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; with it unset nothing is exported and
-//! nothing fails. The standard `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and
-//! `OTEL_TRACES_SAMPLER(_ARG)` variables are honoured by the SDK.
+//! span ids; see [`crate::log_format`]) filtered by `RUST_LOG`. Spans always get ids and trace
+//! context always travels; they are exported over OTLP/gRPC only when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and with it unset nothing is exported and nothing
+//! fails. The standard `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and
+//! `OTEL_TRACES_SAMPLER(_ARG)` variables are honoured by the SDK; `OTEL_TRACES_FILTER` picks
+//! the exported spans independently of `RUST_LOG`.
 
 use opentelemetry::{global, trace::TracerProvider as _};
 use opentelemetry_otlp::SpanExporter;
@@ -14,7 +16,12 @@ use opentelemetry_sdk::{
     runtime,
     trace::{SdkTracerProvider, span_processor_with_async_runtime::BatchSpanProcessor},
 };
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing::Dispatch;
+use tracing_subscriber::{
+    EnvFilter, Layer, fmt::format::JsonFields, layer::SubscriberExt, util::SubscriberInitExt,
+};
+
+use crate::log_format::JsonWithTrace;
 
 /// The environment variable that switches trace export on.
 pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -50,51 +57,56 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Builds a tracer provider exporting to `OTEL_EXPORTER_OTLP_ENDPOINT`, or `None` when unset.
+/// Builds the tracer provider: exporting to `OTEL_EXPORTER_OTLP_ENDPOINT` when it is set, and
+/// otherwise recording nothing while still giving spans ids, so trace context keeps travelling
+/// between services and log lines still carry trace ids.
 ///
 /// Must be called inside a Tokio runtime: the batch processor exports from a Tokio task
 /// because the tonic exporter needs the runtime's reactor.
-pub fn otlp_provider(service_name: &str) -> Result<Option<SdkTracerProvider>, TelemetryError> {
+pub fn tracer_provider(service_name: &str) -> Result<(SdkTracerProvider, bool), TelemetryError> {
+    let mut resource = Resource::builder();
+    // OTEL_SERVICE_NAME, when set, wins over the binary's own name.
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none_or(|v| v.is_empty()) {
+        resource = resource.with_service_name(service_name.to_owned());
+    }
+    let builder = SdkTracerProvider::builder().with_resource(resource.build());
     if std::env::var_os(OTLP_ENDPOINT_ENV).is_none_or(|v| v.is_empty()) {
-        return Ok(None);
+        return Ok((builder.build(), false));
     }
     let exporter = SpanExporter::builder()
         .with_tonic()
         .build()
         .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-    let mut resource = Resource::builder();
-    // OTEL_SERVICE_NAME, when set, wins over the binary's own name.
-    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
-        resource = resource.with_service_name(service_name.to_owned());
-    }
     let processor = BatchSpanProcessor::builder(exporter, runtime::Tokio).build();
-    Ok(Some(
-        SdkTracerProvider::builder()
-            .with_span_processor(processor)
-            .with_resource(resource.build())
-            .build(),
-    ))
+    Ok((builder.with_span_processor(processor).build(), true))
 }
 
-/// Installs JSON logging and, when configured, OTLP trace export for `service_name`.
+/// The variable that selects which spans are traced (an `EnvFilter` directive, default
+/// `info`). It is separate from `RUST_LOG` so quieting the logs never silences the traces.
+pub const TRACE_FILTER_ENV: &str = "OTEL_TRACES_FILTER";
+
+/// Installs JSON logging and tracing for `service_name`, exporting spans when configured.
 pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     global::set_text_map_propagator(TraceContextPropagator::new());
-    let provider = otlp_provider(service_name)?;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (provider, exporting) = tracer_provider(service_name)?;
+    global::set_tracer_provider(provider.clone());
+    let format = JsonWithTrace::default();
+    let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false);
-    let otel = provider.as_ref().map(|provider| {
-        global::set_tracer_provider(provider.clone());
-        tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_owned()))
-    });
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(otel)
-        .with(fmt)
+        .fmt_fields(JsonFields::new())
+        .event_format(format.clone())
+        .with_filter(log_filter);
+    let trace_filter =
+        EnvFilter::try_from_env(TRACE_FILTER_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(service_name.to_owned()))
+        .with_filter(trace_filter);
+    let dispatch: Dispatch = tracing_subscriber::registry().with(otel).with(fmt).into();
+    let _ = format.dispatch().set(dispatch.downgrade());
+    dispatch
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider: exporting.then_some(provider),
+    })
 }

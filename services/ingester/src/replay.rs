@@ -189,7 +189,7 @@ async fn publish_chunk(
             "ingest.replay",
             otel.kind = "producer",
             messaging.system = "redis",
-            messaging.operation = "publish",
+            messaging.operation.type = "send",
             messaging.batch.message_count = chunk.len(),
         );
         let traceparent = span.in_scope(current_traceparent);

@@ -51,8 +51,8 @@ pub async fn generate_forever(
             "ingest.generate",
             otel.kind = "producer",
             messaging.system = "redis",
-            messaging.operation = "publish",
-            messaging.message.id = %post.post_id,
+            messaging.operation.type = "send",
+            pulse.post_id = %post.post_id,
         );
         loop {
             let entry = PostEntry {

@@ -39,7 +39,16 @@ impl IngestService for IngestApi {
     /// When Redis cannot take them the call fails with UNAVAILABLE and nothing is reported
     /// as accepted; while the workers' backlog is over its high-water mark it fails with
     /// RESOURCE_EXHAUSTED, so the caller keeps its posts and retries later.
-    #[tracing::instrument(name = "ingest.publish", skip_all, fields(messaging.batch.message_count))]
+    #[tracing::instrument(
+        name = "ingest.publish",
+        skip_all,
+        fields(
+            otel.kind = "producer",
+            messaging.system = "redis",
+            messaging.operation.type = "send",
+            messaging.batch.message_count,
+        )
+    )]
     async fn publish(
         &self,
         request: Request<PublishRequest>,

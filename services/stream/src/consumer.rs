@@ -77,6 +77,11 @@ impl GroupConsumer {
         &self.consumer
     }
 
+    /// The work stream's key, for span attributes.
+    pub fn stream_key(&self) -> String {
+        self.keys.posts()
+    }
+
     /// Creates the stream and the group unless they exist. New groups start at the beginning
     /// of the stream (`0`), so posts published before the first worker started are processed.
     pub async fn ensure_group(&self) -> Result<(), StreamError> {

@@ -59,6 +59,11 @@ impl EventFeed {
         }
     }
 
+    /// The stream's key, for span attributes.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Appends events (each with the trace context it belongs to) in one round trip.
     pub async fn publish(
         &self,

@@ -18,7 +18,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use futures::FutureExt;
-use pulse_core::{admin::Readiness, backoff::Backoff, propagation::TraceContextInterceptor};
+use pulse_core::{admin::Readiness, backoff::Backoff, propagation::TracedChannel};
 use pulse_proto::v1::inference_service_client::InferenceServiceClient;
 use pulse_stream::{
     Delivery, EventFeed, GroupConsumer, StreamError, StreamKeys, connection::connect_blocking,
@@ -73,7 +73,7 @@ pub async fn processor(config: &Config, metrics: WorkerMetrics) -> anyhow::Resul
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .connect_lazy();
-    let inference = InferenceServiceClient::with_interceptor(channel, TraceContextInterceptor);
+    let inference = InferenceServiceClient::new(TracedChannel::new(channel));
     let pool = pulse_store::connect_pool(&config.database_url, config.database_pool_size)?;
     Ok(Processor {
         metrics,

@@ -212,17 +212,22 @@ impl Processor {
         }
 
         let now = Utc::now();
+        let stream = self.consumer.stream_key();
         let mut work = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             match PostEntry::decode(&delivery.fields, now) {
                 Ok(entry) => {
                     let span = tracing::info_span!(
                         "worker.process",
+                        otel.name = %format!("process {stream}"),
                         otel.kind = "consumer",
                         messaging.system = "redis",
-                        messaging.operation = "process",
+                        messaging.operation.type = "process",
+                        messaging.destination.name = %stream,
+                        messaging.consumer.group.name = pulse_stream::keys::WORKER_GROUP,
+                        messaging.client.id = %self.consumer.consumer_name(),
                         messaging.message.id = %delivery.id,
-                        post.id = %entry.post.post_id,
+                        pulse.post_id = %entry.post.post_id,
                     );
                     if let Some(traceparent) = &entry.traceparent {
                         set_remote_parent(&span, context_from_traceparent(traceparent));
@@ -284,31 +289,60 @@ impl Processor {
     }
 
     /// Analyses, stores, acknowledges and announces `work` as one unit.
+    ///
+    /// The batch span is a child of its first post's span and links to every post it carries:
+    /// a span has one parent, and copying the shared inference call and transaction into every
+    /// post's trace would invent work that happened once. A post that travelled alone (the
+    /// usual case below saturation) therefore has its whole life in one trace; a post that
+    /// shared a batch shows the batch as a link from its own processing span.
     async fn complete(&self, work: &[Work]) -> Result<(), BatchError> {
-        let batch_span = tracing::info_span!("worker.batch", batch.size = work.len());
+        let batch_span = tracing::info_span!(
+            parent: work.first().map(|w| w.span.id()).unwrap_or_default(),
+            "worker.batch",
+            otel.status_code = tracing::field::Empty,
+            otel.status_message = tracing::field::Empty,
+            messaging.batch.message_count = work.len(),
+        );
         for item in work {
             batch_span.add_link(item.span.context().span().span_context().clone());
         }
+        let result = self.complete_in(work, &batch_span).await;
+        if let Err(e) = &result {
+            batch_span.record("otel.status_code", "ERROR");
+            batch_span.record("otel.status_message", tracing::field::display(e));
+        }
+        result
+    }
+
+    async fn complete_in(
+        &self,
+        work: &[Work],
+        batch_span: &tracing::Span,
+    ) -> Result<(), BatchError> {
         let analyses = self.analyze(work).instrument(batch_span.clone()).await?;
         let posts: Vec<Post> = work.iter().map(|w| w.post.clone()).collect();
         {
             let store_span = tracing::info_span!(
-                parent: &batch_span,
+                parent: batch_span,
                 "db.insert_analysed",
+                otel.name = "INSERT social_media_posts sentiment_analysis",
                 otel.kind = "client",
-                db.system = "postgresql",
-                db.operation = "INSERT",
-                db.sql.table = "social_media_posts,sentiment_analysis",
+                otel.status_code = tracing::field::Empty,
+                db.system.name = "postgresql",
+                db.operation.name = "INSERT",
+                db.collection.name = "social_media_posts,sentiment_analysis",
+                db.operation.batch.size = posts.len(),
             );
-            let mut client = self
-                .pool
-                .get()
-                .instrument(store_span.clone())
-                .await
-                .map_err(StoreError::from)?;
-            insert_analysed(&mut client, &posts, &analyses)
-                .instrument(store_span)
-                .await?;
+            let stored = async {
+                let mut client = self.pool.get().await.map_err(StoreError::from)?;
+                insert_analysed(&mut client, &posts, &analyses).await
+            }
+            .instrument(store_span.clone())
+            .await;
+            if stored.is_err() {
+                store_span.record("otel.status_code", "ERROR");
+            }
+            stored?;
         }
         let ids: Vec<String> = work.iter().map(|w| w.delivery_id.clone()).collect();
         self.consumer.ack(&ids).await?;
@@ -327,8 +361,18 @@ impl Processor {
                 (event, w.span.in_scope(current_traceparent))
             })
             .collect();
+        let publish_span = tracing::info_span!(
+            parent: batch_span,
+            "events.publish",
+            otel.name = %format!("send {}", self.events.key()),
+            otel.kind = "producer",
+            messaging.system = "redis",
+            messaging.operation.type = "send",
+            messaging.destination.name = %self.events.key(),
+            messaging.batch.message_count = events.len(),
+        );
         // The data is committed and acknowledged; a lost event only delays the live view.
-        if let Err(e) = self.events.publish(&events).await {
+        if let Err(e) = self.events.publish(&events).instrument(publish_span).await {
             tracing::warn!(error = %e, "cannot publish events for a stored batch");
         }
         Ok(())
