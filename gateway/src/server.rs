@@ -23,7 +23,12 @@ use pulse_core::admin::Readiness;
 fn cors(config: &Config) -> warp::cors::Builder {
     let builder = warp::cors()
         .allow_methods(["GET", "POST", "OPTIONS"])
-        .allow_headers(["content-type", request_id::HEADER])
+        .allow_headers([
+            "content-type",
+            request_id::HEADER,
+            "traceparent",
+            "tracestate",
+        ])
         .expose_headers([request_id::HEADER, "retry-after", "content-disposition"])
         .max_age(600);
     let origins: Vec<&str> = config
@@ -262,11 +267,7 @@ pub async fn serve(
     let metrics = GatewayMetrics::new(&registry)?;
     let readiness = Readiness::default();
     readiness.set(true);
-    let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    pulse_core::admin::spawn(config.admin_addr, registry, readiness, async {
-        let _ = admin_stopped.await;
-    })
-    .await?;
+    let _admin = pulse_core::admin::start(config.admin_addr, registry, readiness).await?;
     let (events, _) = broadcast::channel(live::CLIENT_BUFFER);
     let follower = tokio::spawn(live::follow(
         Clients::watch_channel(config)?,
@@ -279,7 +280,6 @@ pub async fn serve(
         .run()
         .await;
     follower.abort();
-    let _ = stop_admin.send(());
     Ok(())
 }
 

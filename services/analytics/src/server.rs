@@ -11,7 +11,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     Config, alerts::AlertMonitor, cache::DistributionCache, feed::Feed, metrics::AnalyticsMetrics,
-    queries::AnalyticsApi,
+    queries::AnalyticsApi, totals::TotalCache,
 };
 use pulse_core::admin::Readiness;
 
@@ -97,7 +97,6 @@ pub async fn serve(
         )
     });
     let readiness = Readiness::default();
-    let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let dependencies = tokio::spawn(watch_dependencies(
         readiness.clone(),
         health.clone(),
@@ -107,20 +106,19 @@ pub async fn serve(
     let router = pulse_core::grpc::server(&registry)?
         .add_service(health_service)
         .add_service(AnalyticsServiceServer::new(AnalyticsApi::new(
-            pool, feed, cache,
+            pool,
+            feed,
+            cache,
+            TotalCache::new(Duration::from_millis(config.list_total_ttl_ms)),
         )));
     let router = pulse_core::grpc::with_reflection(router, "pulse.v1.AnalyticsService")?;
     tracing::info!(addr = %listener.local_addr()?, "analytics listening");
-    pulse_core::admin::spawn(config.admin_addr, registry, readiness, async {
-        let _ = admin_stopped.await;
-    })
-    .await?;
+    let _admin = pulse_core::admin::start(config.admin_addr, registry, readiness).await?;
     let served = pulse_core::grpc::serve(router, listener, shutdown).await;
     dependencies.abort();
     if let Some(monitor) = monitor {
         monitor.abort();
     }
-    let _ = stop_admin.send(());
     Ok(served?)
 }
 

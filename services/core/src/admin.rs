@@ -5,7 +5,6 @@
 
 use std::{
     convert::Infallible,
-    future::Future,
     net::SocketAddr,
     sync::{
         Arc,
@@ -65,19 +64,38 @@ pub fn routes(
     metrics.or(healthz).or(readyz)
 }
 
-/// Serves the admin routes on `addr` until `shutdown`; returns the bound address.
-pub async fn spawn(
+/// A running admin endpoint; it stops when this is dropped, so it lives exactly as long as
+/// the service function that started it.
+#[derive(Debug)]
+pub struct AdminEndpoint {
+    pub addr: SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Serves the admin routes on `addr` until the returned [`AdminEndpoint`] is dropped.
+pub async fn start(
     addr: SocketAddr,
     registry: Registry,
     readiness: Readiness,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<SocketAddr> {
+) -> std::io::Result<AdminEndpoint> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let app = routes(registry, readiness).recover(|_| async {
         Ok::<_, Infallible>(warp::reply::with_status("not found", StatusCode::NOT_FOUND))
     });
-    tokio::spawn(warp::serve(app).incoming(listener).graceful(shutdown).run());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(
+        warp::serve(app)
+            .incoming(listener)
+            .graceful(async {
+                // Resolves when the sender is dropped as well as when it sends.
+                let _ = stopped.await;
+            })
+            .run(),
+    );
     tracing::info!(addr = %bound, "admin endpoint listening");
-    Ok(bound)
+    Ok(AdminEndpoint {
+        addr: bound,
+        _stop: stop,
+    })
 }

@@ -3,7 +3,7 @@
 //! Full jitter (a uniform delay between zero and the exponential cap) spreads the retries of
 //! many instances that failed together, so a recovering database is not hit in lockstep.
 
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
 use rand::Rng;
 
@@ -53,6 +53,37 @@ impl Backoff {
 impl Default for Backoff {
     fn default() -> Self {
         Self::new(Duration::from_millis(100), Duration::from_secs(10))
+    }
+}
+
+/// Calls `attempt` until it succeeds, waiting out failures that `retryable` says a dependency
+/// coming back will cure (logged as `what`); any other failure is returned at once. `Ok(None)`
+/// when `shutdown` resolves first, so a service started before its dependencies still stops
+/// promptly.
+pub async fn retry_until_ready<T, E, Fut>(
+    mut backoff: Backoff,
+    what: &str,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+    mut attempt: impl FnMut() -> Fut,
+    retryable: impl Fn(&E) -> bool,
+) -> Result<Option<T>, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(Some(value)),
+            Err(e) if retryable(&e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, ?delay, "{what}; retrying");
+                tokio::select! {
+                    () = &mut *shutdown => return Ok(None),
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

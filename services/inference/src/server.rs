@@ -29,6 +29,7 @@ pub fn load_models(config: &Config) -> anyhow::Result<Models> {
             &runtime.environment,
             dir,
             threads,
+            config.intra_op_spinning,
             config.max_sequence_length,
         )
         .map(Arc::new)
@@ -107,14 +108,9 @@ pub async fn serve(
     let router = pulse_core::grpc::with_reflection(router, "pulse.v1.InferenceService")?;
     let readiness = Readiness::default();
     readiness.set(true);
-    let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    pulse_core::admin::spawn(config.admin_addr, registry, readiness, async {
-        let _ = admin_stopped.await;
-    })
-    .await?;
+    let _admin = pulse_core::admin::start(config.admin_addr, registry, readiness).await?;
     tracing::info!(addr = %listener.local_addr()?, "inference listening");
     let served = pulse_core::grpc::serve(router, listener, shutdown).await;
-    let _ = stop_admin.send(());
     Ok(served?)
 }
 

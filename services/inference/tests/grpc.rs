@@ -1,6 +1,6 @@
 //! The inference service over real gRPC with the default model bundle and ONNX Runtime.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::net::SocketAddr;
 
 use clap::Parser;
 use pulse_inference::Config;
@@ -13,9 +13,9 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+
+use common::{ort_library, root};
 
 async fn start() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let mut config = Config::parse_from(["pulse-inference"]);
@@ -23,30 +23,15 @@ async fn start() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     config.admin_addr = "127.0.0.1:0".parse().expect("addr");
     config.sentiment_model_dir = root().join("models/sentiment");
     config.emotion_model_dir = None;
-    config.ort_library = std::env::var_os("ORT_DYLIB_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".deps/onnxruntime/libonnxruntime.so.1.31.1"));
+    config.ort_library = ort_library();
     config.intra_threads = 2;
     config.max_batch_size = 8;
     config.max_input_chars = 1_000;
-    let models = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || pulse_inference::server::load_models(&config))
-            .await
-            .expect("join")
-            .expect("models load")
-    };
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        pulse_inference::serve(&config, models, listener, async {
-            let _ = rx.await;
-        })
-        .await
-    });
+    let addr = common::serve(config, async {
+        let _ = rx.await;
+    })
+    .await;
     (addr, tx)
 }
 

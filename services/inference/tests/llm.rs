@@ -3,7 +3,6 @@
 
 use std::{
     net::SocketAddr,
-    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -18,9 +17,9 @@ use serde_json::{Value, json};
 use tonic::transport::Channel;
 use warp::Filter;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+
+use common::{ort_library, root};
 
 /// The fake LLM: the user message picks the behaviour.
 async fn fake_llm(calls: Arc<AtomicUsize>) -> SocketAddr {
@@ -74,12 +73,7 @@ async fn fake_llm(calls: Arc<AtomicUsize>) -> SocketAddr {
 }
 
 async fn start(mode: &str, llm: SocketAddr, extra: &[&str]) -> InferenceServiceClient<Channel> {
-    let ort = std::env::var("ORT_DYLIB_PATH").unwrap_or_else(|_| {
-        root()
-            .join(".deps/onnxruntime/libonnxruntime.so.1.31.1")
-            .display()
-            .to_string()
-    });
+    let ort = ort_library().display().to_string();
     let models = root().join("models/sentiment").display().to_string();
     let base = format!("http://{llm}/v1");
     let mut args = vec![
@@ -115,20 +109,7 @@ async fn start(mode: &str, llm: SocketAddr, extra: &[&str]) -> InferenceServiceC
         !format!("{config:?}").contains("sk-test-secret"),
         "the key never shows"
     );
-    let loaded = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || pulse_inference::server::load_models(&config))
-            .await
-            .expect("join")
-            .expect("models")
-    };
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        pulse_inference::serve(&config, loaded, listener, std::future::pending()).await
-    });
+    let addr = common::serve(config, std::future::pending()).await;
     InferenceServiceClient::connect(format!("http://{addr}"))
         .await
         .expect("connect")

@@ -2,9 +2,13 @@
 
 use std::{future::Future, path::Path, time::Duration};
 
-use pulse_core::{admin::Readiness, backoff::Backoff, propagation::current_traceparent};
+use pulse_core::{
+    admin::Readiness,
+    backoff::{Backoff, retry_until_ready},
+    propagation::current_traceparent,
+};
 use pulse_proto::v1::ingest_service_server::IngestServiceServer;
-use pulse_stream::{PostEntry, Producer, StreamKeys};
+use pulse_stream::{PostEntry, Producer, StreamError, StreamKeys};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -111,27 +115,19 @@ async fn connect_when_redis_answers(
     config: &Config,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> anyhow::Result<Option<Producer>> {
-    let mut backoff = Backoff::default();
-    loop {
-        match pulse_stream::connect(&config.redis_url).await {
-            Ok(conn) => {
-                return Ok(Some(Producer::new(
-                    conn,
-                    &StreamKeys::new(&config.stream_prefix),
-                    config.stream_max_len,
-                )));
-            }
-            Err(e) if e.is_unavailable() => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, ?delay, "redis unreachable at start; retrying");
-                tokio::select! {
-                    () = &mut *shutdown => return Ok(None),
-                    () = tokio::time::sleep(delay) => {}
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let keys = StreamKeys::new(&config.stream_prefix);
+    let producer = retry_until_ready(
+        Backoff::default(),
+        "redis unreachable at start",
+        shutdown,
+        || async {
+            let conn = pulse_stream::connect(&config.redis_url).await?;
+            Ok(Producer::new(conn, &keys, config.stream_max_len))
+        },
+        StreamError::is_unavailable,
+    )
+    .await?;
+    Ok(producer)
 }
 
 /// The backpressure gate of `config`, fed by a task measuring the backlog (abort it when done).
@@ -191,13 +187,7 @@ pub async fn serve_with(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    pulse_core::admin::spawn(
-        config.admin_addr,
-        registry,
-        readiness.clone(),
-        stopped(&stop_rx),
-    )
-    .await?;
+    let _admin = pulse_core::admin::start(config.admin_addr, registry, readiness.clone()).await?;
     let mut shutdown = std::pin::pin!(shutdown);
     let Some(producer) = connect_when_redis_answers(config, &mut shutdown).await? else {
         let _ = stop_tx.send(true);

@@ -36,20 +36,7 @@ pub async fn list(
             &[&limit, &since],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| StoredAlert {
-            id: row.get(0),
-            alert_type: row.get(1),
-            threshold_value: row.get(2),
-            actual_value: row.get(3),
-            window_start: row.get(4),
-            window_end: row.get(5),
-            post_count: row.get(6),
-            triggered_at: row.get(7),
-            details: row.get(8),
-        })
-        .collect())
+    Ok(rows.iter().map(from_row).collect())
 }
 
 /// An alert about to be stored.

@@ -18,7 +18,11 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use futures::FutureExt;
-use pulse_core::{admin::Readiness, backoff::Backoff, propagation::TracedChannel};
+use pulse_core::{
+    admin::Readiness,
+    backoff::{Backoff, retry_until_ready},
+    propagation::TracedChannel,
+};
 use pulse_proto::v1::inference_service_client::InferenceServiceClient;
 use pulse_stream::{
     Delivery, EventFeed, GroupConsumer, StreamError, StreamKeys, connection::connect_blocking,
@@ -93,24 +97,17 @@ async fn processor_when_redis_answers(
     metrics: &WorkerMetrics,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> anyhow::Result<Option<Processor>> {
-    let mut backoff = Backoff::new(Duration::from_millis(200), config.retry_max());
-    loop {
-        match processor(config, metrics.clone()).await {
-            Ok(processor) => return Ok(Some(processor)),
-            Err(e)
-                if e.downcast_ref::<StreamError>()
-                    .is_some_and(StreamError::is_unavailable) =>
-            {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, ?delay, "redis unreachable at start; retrying");
-                tokio::select! {
-                    () = &mut *shutdown => return Ok(None),
-                    () = tokio::time::sleep(delay) => {}
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    retry_until_ready(
+        Backoff::new(Duration::from_millis(200), config.retry_max()),
+        "redis unreachable at start",
+        shutdown,
+        || processor(config, metrics.clone()),
+        |e: &anyhow::Error| {
+            e.downcast_ref::<StreamError>()
+                .is_some_and(StreamError::is_unavailable)
+        },
+    )
+    .await
 }
 
 type BatchResult = Result<BatchOutcome, BatchError>;
@@ -418,13 +415,7 @@ pub async fn serve_with(
     config.check()?;
     let metrics = WorkerMetrics::new(&registry)?;
     let mut shutdown = Box::pin(shutdown).shared();
-    pulse_core::admin::spawn(
-        config.admin_addr,
-        registry,
-        readiness.clone(),
-        shutdown.clone(),
-    )
-    .await?;
+    let _admin = pulse_core::admin::start(config.admin_addr, registry, readiness.clone()).await?;
     let Some(processor) = processor_when_redis_answers(config, &metrics, &mut shutdown).await?
     else {
         return Ok(());
