@@ -224,6 +224,8 @@ impl Platform {
         analytics.database_url.clone_from(&database.url);
         analytics.redis_url = redis_url();
         analytics.stream_prefix.clone_from(&stream_prefix);
+        // Tests compare totals with what they have just stored.
+        analytics.list_total_ttl_ms = 0;
         (options.analytics_config)(&mut analytics);
         let shutdown = stopped(&rx);
         tasks.push(tokio::spawn(async move {

@@ -44,6 +44,11 @@ pub struct Config {
     #[arg(long, env = "DISTRIBUTION_CACHE_TTL_SECS", default_value_t = 60)]
     pub distribution_cache_ttl_secs: u64,
 
+    /// Milliseconds a ListPosts total is reused per filter before it is recounted in the
+    /// background (0 counts on every request). Pages themselves are always read fresh.
+    #[arg(long, env = "LIST_TOTAL_TTL_MS", default_value_t = 2_000)]
+    pub list_total_ttl_ms: u64,
+
     /// Seconds between alert evaluations (0 disables the alert monitor).
     #[arg(long, env = "ALERT_INTERVAL_SECS", default_value_t = 60)]
     pub alert_interval_secs: u64,

@@ -12,6 +12,7 @@ pub mod feed;
 pub mod metrics;
 pub mod queries;
 pub mod server;
+pub mod totals;
 
 pub use config::Config;
 pub use server::{run, serve};

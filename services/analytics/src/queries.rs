@@ -1,6 +1,6 @@
 //! `pulse.v1.AnalyticsService`.
 
-use std::{pin::Pin, time::Duration};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use futures::Stream;
@@ -13,7 +13,12 @@ use pulse_proto::v1::{
 use pulse_store::{Pool, PostQuery, StoreError, stats::Bucket};
 use tonic::{Request, Response, Status};
 
-use crate::{cache::DistributionCache, convert, feed::Feed};
+use crate::{
+    cache::{self, DistributionCache},
+    convert,
+    feed::Feed,
+    totals::{Lookup, TotalCache},
+};
 
 /// Page size when the caller gives none.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -26,11 +31,61 @@ pub struct AnalyticsApi {
     pool: Pool,
     feed: Feed,
     cache: DistributionCache,
+    totals: Arc<TotalCache>,
 }
 
 impl AnalyticsApi {
-    pub fn new(pool: Pool, feed: Feed, cache: DistributionCache) -> Self {
-        Self { pool, feed, cache }
+    pub fn new(pool: Pool, feed: Feed, cache: DistributionCache, totals: TotalCache) -> Self {
+        Self {
+            pool,
+            feed,
+            cache,
+            totals: Arc::new(totals),
+        }
+    }
+
+    /// The total for `query`: cached, or counted now, or (when stale) recounted in the
+    /// background while the stale one answers.
+    async fn total(&self, query: &PostQuery) -> Result<u64, Status> {
+        let key = cache::canonical(query, false);
+        match self.totals.lookup(&key) {
+            Lookup::Fresh(total) => Ok(total),
+            Lookup::Stale { total, recount } => {
+                if recount {
+                    let (pool, totals, query) =
+                        (self.pool.clone(), Arc::clone(&self.totals), query.clone());
+                    tokio::spawn(async move {
+                        let counted = async {
+                            let client = pool.get().await.map_err(StoreError::from)?;
+                            pulse_store::posts::count(&client, &query).await
+                        }
+                        .await;
+                        match counted {
+                            Ok(total) => totals.store(&key, total),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot recount a post total");
+                                totals.recount_failed(&key);
+                            }
+                        }
+                    });
+                }
+                Ok(total)
+            }
+            Lookup::Missing => {
+                let lock = self.totals.first_count_lock(&key);
+                let _counting = lock.lock().await;
+                // Someone else may have counted while this request waited.
+                if let Some(total) = self.totals.peek(&key) {
+                    return Ok(total);
+                }
+                let client = self.client().await?;
+                let total = pulse_store::posts::count(&client, query)
+                    .await
+                    .map_err(store_status)?;
+                self.totals.store(&key, total);
+                Ok(total)
+            }
+        }
     }
 
     async fn client(&self) -> Result<pulse_store::pool::Client, Status> {
@@ -88,14 +143,15 @@ impl AnalyticsService for AnalyticsApi {
             }
             n => n,
         };
+        let total = self.total(&query).await?;
         let client = self.client().await?;
-        let page =
-            pulse_store::posts::list(&client, &query, i64::from(limit), i64::from(request.offset))
+        let posts =
+            pulse_store::posts::page(&client, &query, i64::from(limit), i64::from(request.offset))
                 .await
                 .map_err(store_status)?;
         Ok(Response::new(ListPostsResponse {
-            posts: page.posts.into_iter().map(convert::post_to_wire).collect(),
-            total: page.total,
+            posts: posts.into_iter().map(convert::post_to_wire).collect(),
+            total,
         }))
     }
 

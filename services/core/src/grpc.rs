@@ -4,7 +4,6 @@
 use std::{future::Future, net::SocketAddr};
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Server, server::Router};
 use tonic_health::server::HealthReporter;
 
@@ -86,13 +85,17 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains in-flight calls.
+///
+/// Accepted connections get `TCP_NODELAY`: a unary answer is several small HTTP/2 frames, and
+/// with Nagle's algorithm the last of them waits for the client's delayed ACK (40 ms on Linux).
 pub async fn serve(
     router: MeteredRouter,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     router
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
 }

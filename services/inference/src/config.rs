@@ -89,6 +89,12 @@ pub struct Config {
     #[arg(long, env = "ORT_INTRA_THREADS", default_value_t = 0)]
     pub intra_threads: usize,
 
+    /// Let ONNX Runtime's threads spin while waiting for work. Spinning shaves latency on a
+    /// machine of its own but burns cores that the worker, Postgres and Redis need when they
+    /// share it, so it is off unless asked for.
+    #[arg(long, env = "ORT_INTRA_OP_SPINNING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub intra_op_spinning: bool,
+
     /// Tokens per sequence; longer texts are truncated (and flagged as such).
     #[arg(long, env = "MAX_SEQUENCE_LENGTH", default_value_t = 128)]
     pub max_sequence_length: usize,

@@ -128,11 +128,13 @@ fn read(path: &Path) -> Result<String, ModelError> {
 }
 
 impl Classifier {
-    /// Loads the model in `dir` with `threads` intra-op threads.
+    /// Loads the model in `dir` with `threads` intra-op threads, which spin between runs only
+    /// when `spinning` is set.
     pub fn load(
         environment: &ort::environment::Environment,
         dir: &Path,
         threads: usize,
+        spinning: bool,
         max_sequence_length: usize,
     ) -> Result<Self, ModelError> {
         let config_path = dir.join("config.json");
@@ -181,6 +183,8 @@ impl Classifier {
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(runtime_error)?
             .with_intra_threads(threads)
+            .map_err(runtime_error)?
+            .with_intra_op_spinning(spinning)
             .map_err(runtime_error)?
             .with_inter_threads(1)
             .map_err(runtime_error)?

@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "posts_ingested_at_index",
         sql: include_str!("../../../migrations/0002_posts_ingested_at_index.sql"),
     },
+    Migration {
+        version: 3,
+        name: "read_query_indexes",
+        sql: include_str!("../../../migrations/0003_read_query_indexes.sql"),
+    },
 ];
 
 /// Arbitrary key of the advisory lock held while migrating.

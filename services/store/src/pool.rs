@@ -25,6 +25,12 @@ pub fn connect_pool(url: &str, max_size: usize) -> Result<Pool, StoreError> {
     if config.get_application_name().is_none() {
         config.application_name("pulse");
     }
+    // Statements are prepared once per connection and reused, but the read queries' optional
+    // filters (`$1 IS NULL OR p.source = $1`) only get index plans when planned for the actual
+    // values, so every execution is planned for its values.
+    if config.get_options().is_none() {
+        config.options("-c plan_cache_mode=force_custom_plan");
+    }
     let manager = Manager::from_config(
         config,
         NoTls,

@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 use pulse_core::{Analysis, Post};
 use tokio_postgres::{Client, Row};
 
+/// A pooled connection, which keeps prepared statements between uses.
+type Pooled = crate::pool::Client;
+
 use crate::{
     PostQuery, StoreError,
     query::{FILTER_SQL, FROM_SQL, FilterParams},
@@ -97,35 +100,55 @@ pub struct PostPage {
     pub total: u64,
 }
 
-/// Posts matching `query`, newest first (by `created_at`, then `post_id`).
+/// Posts matching `query`, newest first (by `created_at`, then `post_id`), and how many match.
 pub async fn list(
-    client: &Client,
+    client: &Pooled,
     query: &PostQuery,
     limit: i64,
     offset: i64,
 ) -> Result<PostPage, StoreError> {
+    let total = count(client, query).await?;
+    let posts = page(client, query, limit, offset).await?;
+    Ok(PostPage { posts, total })
+}
+
+/// How many posts match `query`. It reads every match, so callers that page often keep the
+/// answer for a while (see the analytics service's total cache).
+pub async fn count(client: &Pooled, query: &PostQuery) -> Result<u64, StoreError> {
     let filter = FilterParams::new(query);
-    let mut params = filter.as_params();
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM {FROM_SQL} WHERE {FILTER_SQL}"
+        ))
+        .await?;
     let total: i64 = client
-        .query_one(
-            &format!("SELECT count(*) FROM {FROM_SQL} WHERE {FILTER_SQL}"),
-            &params,
-        )
+        .query_one(&statement, &filter.as_params())
         .await?
         .get(0);
+    Ok(u64::try_from(total).unwrap_or_default())
+}
+
+/// One page of the posts matching `query`, newest first (by `created_at`, then `post_id`),
+/// each with its analyses.
+pub async fn page(
+    client: &Pooled,
+    query: &PostQuery,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<StoredPost>, StoreError> {
+    let filter = FilterParams::new(query);
+    let mut params = filter.as_params();
     params.push(&limit);
     params.push(&offset);
-    let rows = client
-        .query(
-            &format!(
-                "SELECT p.post_id, p.source, p.author, p.content, p.created_at, p.ingested_at
-                 FROM {FROM_SQL} WHERE {FILTER_SQL}
-                 ORDER BY p.created_at DESC, p.post_id DESC
-                 LIMIT $8 OFFSET $9"
-            ),
-            &params,
-        )
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT p.post_id, p.source, p.author, p.content, p.created_at, p.ingested_at
+             FROM {FROM_SQL} WHERE {FILTER_SQL}
+             ORDER BY p.created_at DESC, p.post_id DESC
+             LIMIT $8 OFFSET $9"
+        ))
         .await?;
+    let rows = client.query(&statement, &params).await?;
     let mut posts: Vec<StoredPost> = rows.iter().map(stored_post).collect();
     let ids: Vec<&str> = posts.iter().map(|p| p.post.post_id.as_str()).collect();
     let analyses = analyses_of(client, &ids).await?;
@@ -137,14 +160,11 @@ pub async fn list(
             post.analyses.push(analysis);
         }
     }
-    Ok(PostPage {
-        posts,
-        total: u64::try_from(total).unwrap_or_default(),
-    })
+    Ok(posts)
 }
 
 /// Posts with the given ids (any order), with their analyses.
-pub async fn get_many(client: &Client, ids: &[&str]) -> Result<Vec<StoredPost>, StoreError> {
+pub async fn get_many(client: &Pooled, ids: &[&str]) -> Result<Vec<StoredPost>, StoreError> {
     let rows = client
         .query(
             "SELECT post_id, source, author, content, created_at, ingested_at
@@ -237,16 +257,16 @@ pub async fn all_ids(client: &Client) -> Result<Vec<String>, StoreError> {
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
-async fn analyses_of(client: &Client, ids: &[&str]) -> Result<Vec<Analysis>, StoreError> {
-    let rows = client
-        .query(
+async fn analyses_of(client: &Pooled, ids: &[&str]) -> Result<Vec<Analysis>, StoreError> {
+    let statement = client
+        .prepare_cached(
             "SELECT post_id, model_name, sentiment_label, confidence_score,
                     emotion, emotion_score, emotion_model, analyzed_at
              FROM sentiment_analysis WHERE post_id = ANY($1)
              ORDER BY analyzed_at DESC, model_name",
-            &[&ids],
         )
         .await?;
+    let rows = client.query(&statement, &[&ids]).await?;
     Ok(rows
         .iter()
         .map(|row| Analysis {

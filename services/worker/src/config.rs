@@ -74,7 +74,7 @@ pub struct Config {
     pub consumer_name: Option<String>,
 
     /// Entries read and analysed together (one AnalyzeBatch call, one transaction).
-    #[arg(long, env = "BATCH_SIZE", default_value_t = 10)]
+    #[arg(long, env = "BATCH_SIZE", default_value_t = 32)]
     pub batch_size: usize,
 
     /// Batches processed at the same time by this worker.
