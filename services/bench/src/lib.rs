@@ -2,9 +2,11 @@
 //!
 //! [`inference`] measures the raw ceiling of the model sessions in a tight loop and the
 //! inference service under concurrent gRPC load, in the same process and run, so the two are
-//! comparable. [`texts`] provides the workload; [`stats`] the percentiles.
+//! comparable. [`mesh`] measures the running platform from outside (ingest to WebSocket, and
+//! WebSocket fan-out). [`texts`] provides the workload; [`stats`] the percentiles.
 
 pub mod inference;
+pub mod mesh;
 pub mod stats;
 pub mod texts;
 
@@ -22,12 +24,18 @@ pub struct Cli {
 pub enum Command {
     /// Raw model throughput per batch size, then the gRPC service at several client counts.
     Inference(inference::Options),
+    /// The running platform end to end: ingester to WebSocket throughput and latency.
+    Mesh(mesh::Options),
+    /// WebSocket fan-out: many clients connected to the gateway, each receiving every post.
+    Fanout(mesh::FanoutOptions),
 }
 
 /// Runs the chosen benchmark.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inference(options) => inference::run(options).await,
+        Command::Mesh(options) => mesh::run(options).await,
+        Command::Fanout(options) => mesh::fanout(options).await,
     }
 }
 
