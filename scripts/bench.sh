@@ -33,6 +33,10 @@ if ! command -v wrk >/dev/null 2>&1; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 fi
 
+if [ -z "${BENCH_DATABASE_URL:-}" ]; then
+  # A fresh database each run, so every run starts from the same empty tables.
+  dropdb -h 127.0.0.1 -U postgres --if-exists pulse_bench 2>/dev/null || true
+fi
 export DATABASE_URL=${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/pulse_bench}
 export STREAM_PREFIX=pulse-bench
 export POSTS_PER_MINUTE=0
