@@ -99,6 +99,9 @@ trap 'kill $sampler 2>/dev/null; scripts/down.sh >/dev/null 2>&1 || true' EXIT
   echo "## 2c. mesh at half the maximum ($half posts/s), ${seconds} s"
   "$bench" mesh --seconds "$seconds" --rate "$half" --warm-up-seconds 0
   echo
+  # The mesh runs just loaded ~100k rows; PostgreSQL plans the read queries from statistics,
+  # which autovacuum would gather on its own (it is off on the project's machines).
+  psql "$DATABASE_URL" -qc 'ANALYZE' >/dev/null
   echo "## 3. gateway under wrk (2 threads, 64 connections, ${wrk_seconds} s each)"
   curl -fsS "$gateway/api/sentiment/distribution" >/dev/null
   for path in /api/sentiment/distribution '/api/posts?limit=50' /api/sentiment/aggregate; do

@@ -22,6 +22,7 @@ pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod views;
+pub mod websocket;
 
 pub use config::Config;
 pub use server::{run, serve};

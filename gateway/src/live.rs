@@ -26,7 +26,9 @@ use pulse_proto::v1::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
-use warp::ws::{Message, WebSocket};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::websocket::Socket;
 
 use crate::{params::SENTIMENTS, views};
 
@@ -233,7 +235,7 @@ fn broadcast(tx: &broadcast::Sender<Arc<LiveEvent>>, live: LiveEvent, traceparen
 
 /// Serves one WebSocket client until it leaves.
 pub async fn client(
-    socket: WebSocket,
+    socket: Socket,
     events: broadcast::Receiver<Arc<LiveEvent>>,
     connections: prometheus::IntGauge,
 ) {
@@ -242,7 +244,7 @@ pub async fn client(
     connections.dec();
 }
 
-async fn serve_client(socket: WebSocket, mut events: broadcast::Receiver<Arc<LiveEvent>>) {
+async fn serve_client(socket: Socket, mut events: broadcast::Receiver<Arc<LiveEvent>>) {
     let (mut sink, mut incoming) = socket.split();
     let hello = message(
         "connected",
@@ -273,14 +275,14 @@ async fn serve_client(socket: WebSocket, mut events: broadcast::Receiver<Arc<Liv
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             _ = ping.tick() => {
-                if sink.send(Message::ping(Vec::new())).await.is_err() {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
             }
             inbound = incoming.next() => match inbound {
                 Some(Ok(msg)) if msg.is_close() => return,
                 Some(Ok(msg)) if msg.is_text() => {
-                    let (reply, subscribed) = handle_client_text(msg.to_str().unwrap_or_default());
+                    let (reply, subscribed) = handle_client_text(msg.to_text().unwrap_or_default());
                     if let Some(new) = subscribed {
                         subscription = new;
                     }

@@ -15,7 +15,7 @@ use crate::{
     metrics::{GatewayMetrics, route_label},
     rate_limit::RateLimiter,
     request_id::{self, RequestId},
-    routes,
+    routes, websocket,
 };
 use pulse_core::admin::Readiness;
 
@@ -204,12 +204,11 @@ pub fn app(
 
     let connections = metrics.websocket_connections.clone();
     let ws = warp::path!("ws" / "sentiment")
-        .and(warp::ws())
-        .map(move |ws: warp::ws::Ws| {
+        .and(websocket::upgrade())
+        .map(move |upgrade: websocket::Upgrade| {
             let rx = events.subscribe();
             let connections = connections.clone();
-            ws.max_message_size(64 * 1024)
-                .on_upgrade(move |socket| live::client(socket, rx, connections))
+            upgrade.on_upgrade(move |socket| live::client(socket, rx, connections))
         });
     // Liveness and readiness on the public port too, for load balancers that probe it.
     let probes = warp::path!("healthz")

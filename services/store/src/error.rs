@@ -6,7 +6,7 @@ pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// A statement failed for a reason retrying will not fix.
-    #[error("database error: {0}")]
+    #[error("database error: {}", describe(.0))]
     Query(#[from] tokio_postgres::Error),
     #[error("invalid database url: {0}")]
     InvalidUrl(String),
@@ -14,6 +14,14 @@ pub enum StoreError {
     MigrationChanged { version: i64, name: String },
     #[error("the database has migration {0}, which this build does not know; refusing to run")]
     UnknownMigration(i64),
+}
+
+/// The server's own message when there is one (tokio-postgres shows only "db error").
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
 }
 
 impl StoreError {
