@@ -12,7 +12,7 @@ use pulse_core::domain::datetime_to_timestamp;
 use pulse_proto::v1::{self, WatchEventsResponse, watch_events_response::Event as WireEvent};
 use pulse_store::{Pool, PostQuery};
 use pulse_stream::{Event, EventFeed, connection::connect_blocking};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
@@ -30,6 +30,8 @@ pub struct Feed {
     redis_url: String,
     pool: Pool,
     metrics_interval: Duration,
+    /// Turns true when the service shuts down: every subscription then ends.
+    stopping: watch::Receiver<bool>,
 }
 
 fn valid_event_id(id: &str) -> bool {
@@ -48,12 +50,14 @@ impl Feed {
         redis_url: String,
         pool: Pool,
         metrics_interval: Duration,
+        stopping: watch::Receiver<bool>,
     ) -> Self {
         Self {
             events,
             redis_url,
             pool,
             metrics_interval,
+            stopping,
         }
     }
 
@@ -93,9 +97,21 @@ impl Feed {
         let mut metrics = tokio::time::interval(self.metrics_interval);
         metrics.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         metrics.tick().await;
+        let mut stopping = self.stopping.clone();
+        stopping.mark_changed();
         loop {
             let next = tokio::select! {
                 () = tx.closed() => return,
+                changed = stopping.changed() => {
+                    if changed.is_ok() && !*stopping.borrow_and_update() {
+                        Vec::new()
+                    } else {
+                        let _ = tx.try_send(Err(Status::unavailable(format!(
+                            "analytics is shutting down; resume after event {cursor}"
+                        ))));
+                        return;
+                    }
+                }
                 _ = metrics.tick() => self.metrics_update(&cursor).await.into_iter().collect(),
                 read = self.events.read_after(&mut conn, &cursor, 256, block) => match read {
                     Ok(entries) => {

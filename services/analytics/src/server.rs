@@ -66,11 +66,19 @@ pub async fn serve(
         &keys,
         pulse_stream::events::DEFAULT_EVENTS_MAX_LEN,
     );
+    // Event subscriptions never end on their own; they are told to when shutdown begins, so the
+    // graceful drain of the gRPC server can finish.
+    let (stopping, stop_feed) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
     let feed = Feed::new(
         events.clone(),
         config.redis_url.clone(),
         pool.clone(),
         config.metrics_interval(),
+        stop_feed,
     );
     let (health, health_service) = pulse_core::grpc::health();
     health
