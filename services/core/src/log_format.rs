@@ -1,7 +1,7 @@
 //! JSON log lines that carry the OpenTelemetry trace and span ids.
 //!
-//! One object per line: `timestamp`, `level`, `target`, the event's fields (`message` first),
-//! `span` (the current span's name and fields, such as the gateway's `request_id`), and
+//! One object per line: `timestamp`, `level`, `target`, the event's fields (`message` and the
+//! rest), `span` (the current span's name and fields, such as the gateway's `request_id`), and
 //! `trace_id`/`span_id` of the current span, so a log line leads straight to its trace in
 //! Jaeger. The ids come from the OpenTelemetry layer through the subscriber's own dispatch,
 //! which the formatter is handed once the subscriber exists.
