@@ -72,29 +72,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=lib/services.sh
+. "$root/scripts/lib/services.sh"
 
 start() {
-  local name=$1
-  shift
-  ADMIN_ADDR=127.0.0.1:0 nohup "$bin/$name" "$@" >"$run/$name.log" 2>&1 &
-  echo $! >"$run/$name.pid"
-  started+=("$name")
-}
-
-wait_port() {
-  local port=$1 name=$2
-  for _ in $(seq 1 120); do
-    port_open "$port" && return 0
-    if ! kill -0 "$(cat "$run/$name.pid")" 2>/dev/null; then
-      echo "$name exited; its log:" >&2
-      tail -n 20 "$run/$name.log" >&2
-      exit 1
-    fi
-    sleep 0.5
-  done
-  echo "$name did not open port $port" >&2
-  exit 1
+  ADMIN_ADDR=127.0.0.1:0 start_service "$@"
+  started+=("$1")
 }
 
 # A service counts as running when its port answers; the worker when a worker process runs.

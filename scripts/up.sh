@@ -29,33 +29,14 @@ bin="$root/target/release"
 log "migrating $DATABASE_URL"
 "$bin/pulse-store" migrate > "$run/migrate.log" 2>&1 || { cat "$run/migrate.log"; exit 1; }
 
-start() {
-  local name=$1
-  shift
-  nohup "$bin/$name" "$@" > "$run/$name.log" 2>&1 &
-  echo $! > "$run/$name.pid"
-}
+# shellcheck source=lib/services.sh
+. "$root/scripts/lib/services.sh"
 
-wait_port() {
-  local port=$1 name=$2
-  for _ in $(seq 1 120); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    if ! kill -0 "$(cat "$run/$name.pid")" 2>/dev/null; then
-      echo "$name exited; its log:" >&2
-      tail -n 20 "$run/$name.log" >&2
-      exit 1
-    fi
-    sleep 0.5
-  done
-  echo "$name did not open port $port" >&2
-  exit 1
-}
-
-log "starting inference";  start pulse-inference --sentiment-model-dir "$root/models/pulse-minilm" --emotion-model-dir "$root/models/pulse-minilm"
+log "starting inference";  start_service pulse-inference --sentiment-model-dir "$root/models/pulse-minilm" --emotion-model-dir "$root/models/pulse-minilm"
 wait_port 50051 pulse-inference
-log "starting analytics";  start pulse-analytics;  wait_port 50052 pulse-analytics
-log "starting worker";     start pulse-worker
-log "starting ingester";   start pulse-ingester;   wait_port 50053 pulse-ingester
-log "starting gateway";    start pulse-gateway;    wait_port "$gateway_port" pulse-gateway
+log "starting analytics";  start_service pulse-analytics;  wait_port 50052 pulse-analytics
+log "starting worker";     start_service pulse-worker
+log "starting ingester";   start_service pulse-ingester;   wait_port 50053 pulse-ingester
+log "starting gateway";    start_service pulse-gateway;    wait_port "$gateway_port" pulse-gateway
 
 log "Pulse is up. Dashboard: http://127.0.0.1:$gateway_port/   (logs in .run/, stop with: scripts/down.sh)"
