@@ -69,16 +69,7 @@ async fn analyzes_with_the_default_model_and_reports_everything() {
         ("This is the worst service ever, I hate it", "negative"),
     ];
     for (text, expected) in cases {
-        let analysis = client
-            .analyze(AnalyzeRequest {
-                text: text.into(),
-                tasks: vec![],
-            })
-            .await
-            .expect("analyze")
-            .into_inner()
-            .analysis
-            .expect("analysis");
+        let analysis = common::analyze(&mut client, text).await;
         let sentiment = &analysis.results[0];
         assert_eq!(sentiment.task, i32::from(Task::Sentiment));
         assert_eq!(sentiment.label, expected, "{text}");

@@ -12,7 +12,7 @@ use std::{
 
 use clap::Parser;
 use pulse_inference::Config;
-use pulse_proto::v1::{AnalyzeRequest, Backend, inference_service_client::InferenceServiceClient};
+use pulse_proto::v1::{Backend, inference_service_client::InferenceServiceClient};
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 use warp::Filter;
@@ -119,18 +119,7 @@ async fn sentiment(
     client: &mut InferenceServiceClient<Channel>,
     text: &str,
 ) -> pulse_proto::v1::TaskResult {
-    client
-        .analyze(AnalyzeRequest {
-            text: text.into(),
-            tasks: vec![],
-        })
-        .await
-        .expect("analyze")
-        .into_inner()
-        .analysis
-        .expect("analysis")
-        .results
-        .remove(0)
+    common::analyze(client, text).await.results.remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

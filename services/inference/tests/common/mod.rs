@@ -3,6 +3,8 @@
 use std::{future::Future, net::SocketAddr, path::PathBuf};
 
 use pulse_inference::Config;
+use pulse_proto::v1::{Analysis, AnalyzeRequest, inference_service_client::InferenceServiceClient};
+use tonic::transport::Channel;
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -35,4 +37,18 @@ pub async fn serve(
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { pulse_inference::serve(&config, models, listener, shutdown).await });
     addr
+}
+
+/// `text` analysed for the default tasks; the call must succeed.
+pub async fn analyze(client: &mut InferenceServiceClient<Channel>, text: &str) -> Analysis {
+    client
+        .analyze(AnalyzeRequest {
+            text: text.into(),
+            tasks: vec![],
+        })
+        .await
+        .expect("analyze")
+        .into_inner()
+        .analysis
+        .expect("analysis")
 }
