@@ -175,16 +175,8 @@ impl DeadLetters {
     /// new id) pairs. Entries dead-lettered again meanwhile (a replayed entry that still
     /// fails) are left for the next call instead of going round in circles.
     pub async fn replay_all(&self) -> Result<Vec<(String, String)>, StreamError> {
-        let mut conn = self.conn.clone();
-        let newest: StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(self.keys.dead_letters())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut conn)
-            .await?;
-        let Some(end) = newest.ids.into_iter().next().map(|e| e.id) else {
+        let Some(end) = crate::newest::newest_id(&self.conn, &self.keys.dead_letters()).await?
+        else {
             return Ok(Vec::new());
         };
         let mut replayed = Vec::new();

@@ -95,20 +95,9 @@ impl EventFeed {
 
     /// The id of the newest event, or "0-0" for an empty feed: where a new subscriber starts.
     pub async fn last_id(&self) -> Result<String, StreamError> {
-        let mut conn = self.conn.clone();
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(&self.key)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut conn)
-            .await?;
-        Ok(reply
-            .ids
-            .into_iter()
-            .next()
-            .map_or_else(|| "0-0".to_owned(), |e| e.id))
+        Ok(crate::newest::newest_id(&self.conn, &self.key)
+            .await?
+            .unwrap_or_else(|| "0-0".to_owned()))
     }
 
     /// Events after `after`, waiting up to `block` when there are none yet. `conn` should be a

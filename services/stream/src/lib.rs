@@ -16,6 +16,7 @@ pub mod dead_letters;
 pub mod error;
 pub mod events;
 pub mod keys;
+mod newest;
 pub mod producer;
 pub mod trim;
 
