@@ -71,6 +71,7 @@ impl AnalyticsApi {
                 }
                 Ok(total)
             }
+            Lookup::Off => self.count(query).await,
             Lookup::Missing => {
                 let lock = self.totals.first_count_lock(&key);
                 let _counting = lock.lock().await;
@@ -78,14 +79,18 @@ impl AnalyticsApi {
                 if let Some(total) = self.totals.peek(&key) {
                     return Ok(total);
                 }
-                let client = self.client().await?;
-                let total = pulse_store::posts::count(&client, query)
-                    .await
-                    .map_err(store_status)?;
+                let total = self.count(query).await?;
                 self.totals.store(&key, total);
                 Ok(total)
             }
         }
+    }
+
+    async fn count(&self, query: &PostQuery) -> Result<u64, Status> {
+        let client = self.client().await?;
+        pulse_store::posts::count(&client, query)
+            .await
+            .map_err(store_status)
     }
 
     async fn client(&self) -> Result<pulse_store::pool::Client, Status> {

@@ -30,8 +30,10 @@ pub enum Lookup {
     Fresh(u64),
     /// Older than `ttl`; `recount` is true for exactly one caller, who should count again.
     Stale { total: u64, recount: bool },
-    /// Never counted (or the cache is off): count now.
+    /// Never counted: count now, holding [`TotalCache::first_count_lock`].
     Missing,
+    /// The cache is off: every request counts, in parallel.
+    Off,
 }
 
 #[derive(Debug)]
@@ -66,7 +68,7 @@ impl TotalCache {
 
     pub fn lookup(&self, key: &str) -> Lookup {
         if self.ttl.is_zero() {
-            return Lookup::Missing;
+            return Lookup::Off;
         }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(entry) = entries.get_mut(key) else {
@@ -91,9 +93,6 @@ impl TotalCache {
 
     /// Records a count taken just now.
     pub fn store(&self, key: &str, total: u64) {
-        if self.ttl.is_zero() {
-            return;
-        }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= CAPACITY && !entries.contains_key(key) {
             entries.clear();
@@ -158,7 +157,6 @@ mod tests {
     #[test]
     fn zero_ttl_always_counts() {
         let cache = TotalCache::new(Duration::ZERO);
-        cache.store("a", 7);
-        assert_eq!(cache.lookup("a"), Lookup::Missing);
+        assert_eq!(cache.lookup("a"), Lookup::Off);
     }
 }
