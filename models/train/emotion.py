@@ -234,25 +234,7 @@ def onnx_features_fn(sess: ort.InferenceSession):
 # Metrics
 # --------------------------------------------------------------------------
 def report(labels: list[str], y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    k = len(labels)
-    cm = np.zeros((k, k), dtype=np.int64)
-    for t, p in zip(y_true, y_pred):
-        cm[t, p] += 1
-    per_class, f1s = {}, []
-    for c in range(k):
-        tp = cm[c, c]
-        prec = tp / cm[:, c].sum() if cm[:, c].sum() else 0.0
-        rec = tp / cm[c, :].sum() if cm[c, :].sum() else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        f1s.append(f1)
-        per_class[labels[c]] = {"precision": round(float(prec), 4), "recall": round(float(rec), 4),
-                                "f1": round(float(f1), 4), "support": int(cm[c, :].sum())}
-    return {
-        "accuracy": round(float((y_true == y_pred).mean()), 4),
-        "macro_f1": round(float(np.mean(f1s)), 4),
-        "per_class": per_class,
-        "confusion_matrix": {"rows_true_cols_pred": labels, "matrix": cm.tolist()},
-    }
+    return T.f1_report(y_true, y_pred, labels)
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, k: int = len(EMOTIONS)) -> float:

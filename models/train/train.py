@@ -328,8 +328,8 @@ def export_onnx(model, tok, path: Path) -> float:
     return float(np.abs(ref - got).max())
 
 
-def f1_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    k = len(LABELS)
+def f1_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str] = LABELS) -> dict:
+    k = len(labels)
     cm = np.zeros((k, k), dtype=np.int64)
     for t, p in zip(y_true, y_pred):
         cm[t, p] += 1
@@ -341,7 +341,7 @@ def f1_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
         rec = tp / cm[c, :].sum() if cm[c, :].sum() else 0.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
         f1s.append(f1)
-        per_class[LABELS[c]] = {
+        per_class[labels[c]] = {
             "precision": round(float(prec), 4),
             "recall": round(float(rec), 4),
             "f1": round(float(f1), 4),
@@ -352,7 +352,7 @@ def f1_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
         "macro_f1": round(float(np.mean(f1s)), 4),
         "per_class": per_class,
         "confusion_matrix": {
-            "rows_true_cols_pred": LABELS,
+            "rows_true_cols_pred": labels,
             "matrix": cm.tolist(),
         },
     }
