@@ -10,6 +10,7 @@
 //! one dependency for its own services only; [`Platform::abort_worker`] kills a worker without
 //! a clean shutdown.
 
+pub mod collector;
 pub mod proxy;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};

@@ -18,22 +18,18 @@ use std::{
     net::{SocketAddr, TcpListener},
     path::PathBuf,
     process::{Child, Command, ExitCode, Stdio},
-    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail, ensure};
 use clap::Parser;
 use futures::StreamExt;
-use opentelemetry_proto::tonic::{
-    collector::trace::v1::{
-        ExportTraceServiceRequest, ExportTraceServiceResponse,
-        trace_service_server::{TraceService, TraceServiceServer},
-    },
-    common::v1::{KeyValue, any_value},
-    trace::v1::{Span, span::SpanKind},
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use pulse_e2e::{
+    TestDatabase,
+    collector::{Collector, Received},
+    ort_library, redis_url, workspace_root,
 };
-use pulse_e2e::{TestDatabase, ort_library, redis_url, workspace_root};
 use serde_json::{Value, json};
 
 const ROLE_ENV: &str = "PULSE_TEST_ROLE";
@@ -86,9 +82,8 @@ fn run_service(role: &str) -> ExitCode {
     let result = tokio::runtime::Runtime::new()
         .context("starting a runtime")
         .and_then(|rt| {
-            rt.block_on(async {
+            rt.block_on(pulse_core::telemetry::traced(&name, async {
                 let args = [name.as_str()];
-                let _telemetry = pulse_core::telemetry::init(&name)?;
                 match role {
                     "inference" => {
                         pulse_inference::run(pulse_inference::Config::parse_from(args)).await
@@ -103,7 +98,7 @@ fn run_service(role: &str) -> ExitCode {
                     "gateway" => pulse_gateway::run(pulse_gateway::Config::parse_from(args)).await,
                     other => bail!("unknown role {other}"),
                 }
-            })
+            }))
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,81 +106,6 @@ fn run_service(role: &str) -> ExitCode {
             eprintln!("{name}: {e:?}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// A span as the collector received it, with the service that sent it.
-#[derive(Debug, Clone)]
-struct Received {
-    service: String,
-    span: Span,
-}
-
-impl Received {
-    fn attribute(&self, key: &str) -> Option<String> {
-        attribute(&self.span.attributes, key)
-    }
-}
-
-fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
-    let value = attributes.iter().find(|a| a.key == key)?.value.as_ref()?;
-    match value.value.as_ref()? {
-        any_value::Value::StringValue(s) => Some(s.clone()),
-        any_value::Value::IntValue(i) => Some(i.to_string()),
-        any_value::Value::BoolValue(b) => Some(b.to_string()),
-        any_value::Value::DoubleValue(d) => Some(d.to_string()),
-        _ => None,
-    }
-}
-
-/// An OTLP/gRPC trace collector that keeps everything it is sent.
-#[derive(Clone, Default)]
-struct Collector {
-    spans: Arc<Mutex<Vec<Received>>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
-        for resource_spans in request.into_inner().resource_spans {
-            let service = resource_spans
-                .resource
-                .as_ref()
-                .and_then(|r| attribute(&r.attributes, "service.name"))
-                .unwrap_or_default();
-            for scope in resource_spans.scope_spans {
-                spans.extend(scope.spans.into_iter().map(|span| Received {
-                    service: service.clone(),
-                    span,
-                }));
-            }
-        }
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
-impl Collector {
-    fn trace(&self, trace_id: &[u8]) -> Vec<Received> {
-        self.spans
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|r| r.span.trace_id == trace_id)
-            .cloned()
-            .collect()
-    }
-
-    fn all(&self) -> Vec<Received> {
-        self.spans
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 }
 
@@ -351,16 +271,7 @@ async fn publish(
 }
 
 async fn a_post_is_one_trace_and_every_service_is_measured() -> anyhow::Result<()> {
-    let collector = Collector::default();
-    let collector_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let collector_addr = collector_listener.local_addr()?;
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(collector.clone()))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(
-                collector_listener,
-            )),
-    );
+    let (collector, collector_addr) = Collector::start().await?;
 
     let database = TestDatabase::create("observability").await?;
     let prefix = format!("pulse-test-observability-{}", uuid::Uuid::new_v4().simple());

@@ -8,6 +8,8 @@
 //! `OTEL_TRACES_SAMPLER(_ARG)` variables are honoured by the SDK; `OTEL_TRACES_FILTER` picks
 //! the exported spans independently of `RUST_LOG`.
 
+use std::time::Duration;
+
 use opentelemetry::{global, trace::TracerProvider as _};
 use opentelemetry_otlp::SpanExporter;
 use opentelemetry_sdk::{
@@ -34,27 +36,81 @@ pub enum TelemetryError {
     AlreadyInstalled(String),
 }
 
-/// Flushes and stops trace export when dropped, so the last spans of a run are not lost.
+/// How long a process waits at exit for its last spans to reach the collector. Export errors
+/// are logged by the SDK and never fatal; a collector that is down or hangs costs at most this.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Flushes and stops trace export, so the last spans of a run are not lost.
+///
+/// Call [`TelemetryGuard::shutdown`] (or use [`traced`]) before the runtime ends. The batch
+/// processor exports from a Tokio task, and stopping it from a thread that blocks the runtime
+/// would wait forever on a current-thread runtime: that is why shutting down is async, and
+/// why dropping a guard that was not shut down only waits [`SHUTDOWN_DEADLINE`].
 #[must_use = "dropping the guard stops trace export"]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
 }
 
 impl TelemetryGuard {
-    /// Exports every finished span now.
-    pub fn flush(&self) {
-        if let Some(provider) = &self.provider {
-            let _ = provider.force_flush();
+    /// Exports every finished span and stops the exporter, within [`SHUTDOWN_DEADLINE`].
+    pub async fn shutdown(mut self) {
+        let Some(provider) = self.provider.take() else {
+            return;
+        };
+        let (done, finished) = tokio::sync::oneshot::channel();
+        // A thread of its own: the runtime stays free to run the export task meanwhile, and a
+        // hung export cannot hold the process after the deadline (the thread is detached).
+        let spawned = std::thread::Builder::new()
+            .name("otel-shutdown".into())
+            .spawn(move || {
+                let _ = done.send(provider.shutdown_with_timeout(SHUTDOWN_DEADLINE));
+            });
+        if spawned.is_err() {
+            return;
+        }
+        match tokio::time::timeout(SHUTDOWN_DEADLINE, finished).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => eprintln!("trace export did not shut down cleanly: {e}"),
+            Ok(Err(_)) => {}
+            Err(_) => eprintln!(
+                "trace export still busy after {SHUTDOWN_DEADLINE:?}; its last spans are dropped"
+            ),
         }
     }
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(provider) = self.provider.take() {
-            let _ = provider.shutdown();
+        let Some(provider) = self.provider.take() else {
+            return;
+        };
+        // Not shut down through `shutdown` (an early return or a panic): try, but never wait
+        // longer than the deadline, whatever the runtime.
+        let (done, finished) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("otel-shutdown".into())
+            .spawn(move || {
+                let _ = done.send(provider.shutdown_with_timeout(SHUTDOWN_DEADLINE));
+            });
+        if spawned.is_ok() {
+            let _ = finished.recv_timeout(SHUTDOWN_DEADLINE);
         }
     }
+}
+
+/// Runs a binary's body with telemetry installed, then shuts telemetry down before returning,
+/// so a short-lived command exits promptly with export on, on any runtime flavour.
+pub async fn traced<T, E>(
+    service_name: &str,
+    body: impl Future<Output = Result<T, E>>,
+) -> Result<T, E>
+where
+    E: From<TelemetryError>,
+{
+    let guard = init(service_name)?;
+    let result = body.await;
+    guard.shutdown().await;
+    result
 }
 
 /// Builds the tracer provider: exporting to `OTEL_EXPORTER_OTLP_ENDPOINT` when it is set, and

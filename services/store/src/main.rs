@@ -1,6 +1,8 @@
 //! `pulse-store migrate`: creates the database if needed and applies pending migrations.
 //! Run once per deploy (a Kubernetes Job) before the services start.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -26,9 +28,12 @@ enum Command {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let _telemetry = pulse_core::telemetry::init("pulse-store")?;
+    pulse_core::telemetry::traced("pulse-store", run(cli)).await
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Migrate => {
             if pulse_store::provision::ensure_database(&cli.database_url).await? {
@@ -45,10 +50,10 @@ async fn main() -> anyhow::Result<()> {
             let pending = pulse_store::migrate::pending(&client).await?;
             if !pending.is_empty() {
                 tracing::warn!(?pending, "migrations pending");
-                std::process::exit(1);
+                return Ok(ExitCode::FAILURE);
             }
             tracing::info!("schema is current");
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
