@@ -29,8 +29,9 @@ impl std::str::FromStr for ApiKey {
 /// What to do instead of serving.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Reports accuracy and macro-F1 of a task's model on a labelled JSONL file
-    /// (`{"text": ..., "label": ...}` per line).
+    /// Reports how good a task's model is on a labelled JSONL file (`{"text": ..., "label":
+    /// ...}` per line, optionally `"labels": [...]` for texts with several): accuracy, macro-F1,
+    /// macro-recall, calibration error, and multi-label macro-F1 when lines carry several labels.
     Eval {
         /// The labelled file.
         file: PathBuf,
@@ -40,6 +41,10 @@ pub enum Command {
         /// Texts per model run.
         #[arg(long, default_value_t = 64)]
         batch: usize,
+        /// Score from which a label counts as predicted on multi-label lines (default: the
+        /// bundle's calibrated threshold, else 0.3).
+        #[arg(long)]
+        threshold: Option<f32>,
     },
 }
 

@@ -65,6 +65,18 @@ struct PulseMetadata {
     heads: BTreeMap<String, HeadConfig>,
     #[serde(default)]
     text_normalization: Option<Normalization>,
+    #[serde(default)]
+    calibration: Calibration,
+}
+
+/// What the bundle's training fitted on its dev splits (`pulse.calibration` in `config.json`).
+/// Temperatures are already folded into the graph's logits; they are kept for the record.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+pub struct Calibration {
+    /// Score from which an emotion counts as present when a text may carry several (GoEmotions'
+    /// multi-label protocol; the top emotion always counts).
+    #[serde(default)]
+    pub emotion_multilabel_threshold: Option<f32>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -104,6 +116,7 @@ pub struct Classifier {
     pub max_sequence_length: usize,
     /// Applied to every text before tokenizing.
     pub normalization: Normalization,
+    pub calibration: Calibration,
     tokenizer: Tokenizer,
     session: Mutex<Session>,
     needs_token_type_ids: bool,
@@ -236,6 +249,7 @@ impl Classifier {
             heads,
             max_sequence_length,
             normalization: metadata.text_normalization.unwrap_or(Normalization::None),
+            calibration: metadata.calibration,
             tokenizer,
             session: Mutex::new(session),
             needs_token_type_ids,

@@ -114,10 +114,19 @@ pub async fn serve(
     Ok(served?)
 }
 
+/// The multi-label threshold of GoEmotions' baseline, for bundles that were not calibrated.
+const DEFAULT_MULTILABEL_THRESHOLD: f32 = 0.3;
+
 /// Loads the models, then serves on the configured address until SIGTERM, or runs the tool
 /// the command line names.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    if let Some(crate::config::Command::Eval { file, task, batch }) = &config.command {
+    if let Some(crate::config::Command::Eval {
+        file,
+        task,
+        batch,
+        threshold,
+    }) = &config.command
+    {
         let models = load_models(&config)?;
         let tm = match task.as_str() {
             "emotion" => models
@@ -126,7 +135,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             _ => models.sentiment,
         };
         let started = std::time::Instant::now();
-        let report = crate::eval::evaluate(&tm, file, *batch)?;
+        let threshold = threshold
+            .or(tm.model.calibration.emotion_multilabel_threshold)
+            .unwrap_or(DEFAULT_MULTILABEL_THRESHOLD);
+        let report = crate::eval::evaluate(&tm, file, *batch, threshold)?;
         println!(
             "model     {}\ntask      {task}\nfile      {}",
             tm.model.id(),
