@@ -11,6 +11,7 @@
 //! a clean shutdown.
 
 pub mod collector;
+pub mod manifests;
 pub mod proxy;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -46,6 +47,45 @@ pub fn ort_library() -> PathBuf {
     std::env::var_os("ORT_DYLIB_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join(".deps/onnxruntime/libonnxruntime.so.1.31.1"))
+}
+
+/// The folder of the workspace's built binaries (`target/debug` for `cargo test`): the test
+/// executable's grandparent, `target/debug/deps/<test>`.
+pub fn target_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    exe.parent()
+        .and_then(std::path::Path::parent)
+        .map(std::path::Path::to_path_buf)
+        .context("the test executable has no target folder")
+}
+
+/// A built binary of the workspace (`pulse-store`, ...), for tests that run the real
+/// executables. `cargo test -p pulse-e2e` does not build other packages' binaries, so a binary
+/// may be missing or older than its sources: both are errors, since a stale binary would test
+/// code that no longer exists. Freshness comes from the dep-info file Cargo writes beside the
+/// binary (`<name>.d`, every source file it was built from).
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = target_dir()?.join(name);
+    let build = "build the workspace's binaries first (cargo build --workspace --bins)";
+    anyhow::ensure!(path.is_file(), "{} is missing: {build}", path.display());
+    let built = std::fs::metadata(&path)?.modified()?;
+    if let Ok(dep_info) = std::fs::read_to_string(path.with_extension("d")) {
+        let sources = dep_info.split_once(": ").map_or("", |(_, sources)| sources);
+        // Paths are separated by spaces; a space inside a path is escaped as `\ `.
+        let sources = sources.replace("\\ ", "\u{0}");
+        for source in sources.split_whitespace() {
+            let source = PathBuf::from(source.replace('\u{0}', " "));
+            let changed = std::fs::metadata(&source).and_then(|m| m.modified());
+            if changed.is_ok_and(|changed| changed > built) {
+                anyhow::bail!(
+                    "{} is older than {}: {build}",
+                    path.display(),
+                    source.display()
+                );
+            }
+        }
+    }
+    Ok(path)
 }
 
 /// `host:port` of a `scheme://[user[:password]@]host[:port][/path][?query]` URL.

@@ -9,32 +9,15 @@
 
 use std::{
     net::{SocketAddr, TcpListener},
-    path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail, ensure};
-use pulse_e2e::{collector::Collector, database_server_url, redis_url};
+use pulse_e2e::{binary, collector::Collector, database_server_url, redis_url};
 
 /// `pulse_core::telemetry::SHUTDOWN_DEADLINE` plus start-up and slack on a loaded machine.
 const DEADLINE: Duration = Duration::from_secs(12);
-
-/// A built binary of the workspace, next to this test's own executable's folder.
-fn binary(name: &str) -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .context("test executable has no target folder")?;
-    let path = dir.join(name);
-    ensure!(
-        path.is_file(),
-        "{} is missing: build the workspace's binaries first (cargo build --workspace)",
-        path.display()
-    );
-    Ok(path)
-}
 
 /// Where the commands send their traces.
 enum Endpoint {

@@ -5,7 +5,8 @@
 //!
 //! - every environment variable a container gets (`env`, and the keys of `envFrom` ConfigMaps
 //!   and Secrets) is one its binary reads: a flag's `env` in the binary's own clap `Config`, or a
-//!   standard variable ([`STANDARD_VARS`]); the binary is named by the image (`…/pulse-worker:…`);
+//!   standard variable (`pulse_e2e::manifests::STANDARD_VARS`); the binary is named by the image
+//!   (`…/pulse-worker:…`);
 //! - every ConfigMap, Secret and key that a container refers to exists in the rendered output;
 //! - every port named by a probe, a Service's `targetPort` or a NetworkPolicy is declared by the
 //!   containers it points at (by number or by name);
@@ -19,43 +20,13 @@
 //! kubectl must be on the PATH: without it the test fails, unless `PULSE_SKIP_MANIFESTS=1`,
 //! which turns the failure into a printed skip.
 
-use std::{
-    collections::BTreeSet,
-    io::Write,
-    path::{Path, PathBuf},
-    process::Command,
+use std::collections::BTreeSet;
+
+use pulse_e2e::manifests::{
+    Manifests, NAMESPACE, PULSE_BINARIES, Workload, array, at, container_declares, id, map_matches,
+    pulse_binary, render, selector_matches, str_at, variables_read_by,
 };
-
-use clap::CommandFactory;
 use serde_json::{Map, Value};
-
-/// Variables every Pulse binary honours besides its clap flags: logging, the OpenTelemetry SDK's
-/// standard variables, and `HOSTNAME` (the worker's default consumer name).
-const STANDARD_VARS: &[&str] = &[
-    "RUST_LOG",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_SERVICE_NAME",
-    "OTEL_TRACES_SAMPLER",
-    "OTEL_TRACES_SAMPLER_ARG",
-    "OTEL_RESOURCE_ATTRIBUTES",
-    "OTEL_TRACES_FILTER",
-    "HOSTNAME",
-];
-
-const NAMESPACE: &str = "pulse";
-
-/// Every binary of the project; each must run somewhere in every overlay.
-const PULSE_BINARIES: &[&str] = &[
-    "pulse-ingester",
-    "pulse-inference",
-    "pulse-worker",
-    "pulse-analytics",
-    "pulse-gateway",
-    "pulse-store",
-];
-
-/// Kinds whose objects carry a pod template.
-const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"];
 
 /// Kinds that live outside any namespace (among those an overlay may render).
 const CLUSTER_SCOPED_KINDS: &[&str] = &[
@@ -82,23 +53,15 @@ fn production_overlay_matches_the_binaries() {
     check_overlay("production", false);
 }
 
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
 fn check_overlay(overlay: &str, complete: bool) {
-    let Some(objects) = render(overlay) else {
+    let Some(manifests) = render(overlay).unwrap_or_else(|e| panic!("{e:#}")) else {
         return;
     };
-    let manifests = Manifests::new(objects);
     let mut failures = Vec::new();
-    manifests.check_namespaces(&mut failures);
-    manifests.check_workloads(&mut failures);
-    manifests.check_services(&mut failures);
-    manifests.check_network_policies(complete, &mut failures);
+    check_namespaces(&manifests, &mut failures);
+    check_workloads(&manifests, &mut failures);
+    check_services(&manifests, &mut failures);
+    check_network_policies(&manifests, complete, &mut failures);
     // Guards against a vacuous pass (an overlay that renders nothing of Pulse).
     let binaries: BTreeSet<&str> = manifests
         .objects
@@ -128,98 +91,6 @@ fn check_overlay(overlay: &str, complete: bool) {
     );
 }
 
-/// The overlay as `kubectl kustomize` renders it, one JSON value per object; `None` when
-/// kubectl is missing and `PULSE_SKIP_MANIFESTS=1` says to skip.
-fn render(overlay: &str) -> Option<Vec<Value>> {
-    let dir = repository_root().join("deploy/k8s/overlays").join(overlay);
-    let output = match Command::new("kubectl").arg("kustomize").arg(&dir).output() {
-        Ok(output) => output,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            if std::env::var("PULSE_SKIP_MANIFESTS").as_deref() == Ok("1") {
-                // Straight to stderr: libtest's capture hides print!/eprint! of passing tests,
-                // and a skip must not look like a pass.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED: kubectl is not installed, so deploy/k8s/overlays/{overlay} was not \
-                     checked (PULSE_SKIP_MANIFESTS=1)"
-                );
-                return None;
-            }
-            panic!(
-                "kubectl is not installed: it renders deploy/k8s/overlays/{overlay} for this test. \
-                 Install kubectl (1.27 or newer), or set PULSE_SKIP_MANIFESTS=1 to skip the \
-                 manifest checks"
-            );
-        }
-        Err(error) => panic!("cannot run kubectl: {error}"),
-    };
-    assert!(
-        output.status.success(),
-        "kubectl kustomize {} failed: {}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let yaml = String::from_utf8(output.stdout).expect("kustomize writes UTF-8");
-    Some(parse_documents(&yaml))
-}
-
-/// Splits kustomize's output on its `---` separator lines and parses each document.
-fn parse_documents(yaml: &str) -> Vec<Value> {
-    let mut documents = vec![String::new()];
-    for line in yaml.lines() {
-        if line == "---" {
-            documents.push(String::new());
-        } else if let Some(current) = documents.last_mut() {
-            current.push_str(line);
-            current.push('\n');
-        }
-    }
-    documents
-        .iter()
-        .filter(|document| !document.trim().is_empty())
-        .map(|document| {
-            serde_yaml_ng::from_str::<Value>(document)
-                .unwrap_or_else(|e| panic!("kustomize output is not YAML: {e}\n{document}"))
-        })
-        .filter(|value| !value.is_null())
-        .collect()
-}
-
-/// The environment variables `binary` reads, from its own clap definition; `None` for an
-/// image that is not a Pulse binary.
-fn variables_read_by(binary: &str) -> Option<BTreeSet<String>> {
-    let command = match binary {
-        "pulse-ingester" => pulse_ingester::Config::command(),
-        "pulse-inference" => pulse_inference::Config::command(),
-        "pulse-worker" => pulse_worker::Config::command(),
-        "pulse-analytics" => pulse_analytics::Config::command(),
-        "pulse-gateway" => pulse_gateway::Config::command(),
-        // pulse-store's CLI is private to its main.rs; its only variable is DATABASE_URL.
-        "pulse-store" => clap::Command::new("pulse-store").arg(
-            clap::Arg::new("database_url")
-                .long("database-url")
-                .env("DATABASE_URL"),
-        ),
-        _ => return None,
-    };
-    let mut variables: BTreeSet<String> = command
-        .get_arguments()
-        .filter_map(clap::Arg::get_env)
-        .map(|name| name.to_string_lossy().into_owned())
-        .collect();
-    variables.extend(STANDARD_VARS.iter().map(|name| (*name).to_owned()));
-    Some(variables)
-}
-
-/// The Pulse binary an image holds: the last path segment of its repository when it names one
-/// (`ghcr.io/pulse/pulse-worker:0.1.0` → `pulse-worker`).
-fn pulse_binary(image: &str) -> Option<&str> {
-    let repository = image.split('@').next().unwrap_or(image);
-    let last = repository.rsplit('/').next().unwrap_or(repository);
-    let name = last.split(':').next().unwrap_or(last);
-    name.starts_with("pulse-").then_some(name)
-}
-
 /// Whether `image` names one build: a digest, or an explicit tag other than `latest`.
 fn image_is_pinned(image: &str) -> Result<(), String> {
     if image.contains("@sha256:") {
@@ -234,28 +105,6 @@ fn image_is_pinned(image: &str) -> Result<(), String> {
     }
 }
 
-fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
-    at(value, path).and_then(Value::as_str)
-}
-
-fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(value, |value, key| value.get(key))
-}
-
-fn array<'a>(value: &'a Value, path: &[&str]) -> &'a [Value] {
-    at(value, path)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
-fn id(object: &Value) -> String {
-    format!(
-        "{}/{}",
-        str_at(object, &["kind"]).unwrap_or("?"),
-        str_at(object, &["metadata", "name"]).unwrap_or("?")
-    )
-}
-
 /// A port as a probe, a Service or a NetworkPolicy names it: a number or a port name.
 fn port_label(port: &Value) -> String {
     match port {
@@ -264,382 +113,252 @@ fn port_label(port: &Value) -> String {
     }
 }
 
-fn container_declares(container: &Value, port: &Value) -> bool {
-    array(container, &["ports"])
-        .iter()
-        .any(|declared| match port {
-            Value::Number(number) => {
-                declared.get("containerPort").and_then(Value::as_u64) == number.as_u64()
+fn check_namespaces(manifests: &Manifests, failures: &mut Vec<String>) {
+    for object in &manifests.objects {
+        let kind = str_at(object, &["kind"]).unwrap_or_default();
+        if CLUSTER_SCOPED_KINDS.contains(&kind) {
+            continue;
+        }
+        let namespace = str_at(object, &["metadata", "namespace"]);
+        if namespace != Some(NAMESPACE) {
+            failures.push(format!(
+                "{}: namespace {namespace:?}, expected {NAMESPACE:?}",
+                id(object)
+            ));
+        }
+    }
+}
+
+fn check_workloads(manifests: &Manifests, failures: &mut Vec<String>) {
+    for workload in manifests.workloads() {
+        for label in ["app.kubernetes.io/name", "app.kubernetes.io/part-of"] {
+            if !workload.labels.contains_key(label) {
+                failures.push(format!(
+                    "{}: pod template lacks the label {label}",
+                    workload.id
+                ));
             }
-            Value::String(name) => {
-                str_at(declared, &["name"]) == Some(name.as_str())
-                // A number written as a string ("8080") still names the number.
-                || name.parse::<u64>().ok().is_some_and(|number| {
-                    declared.get("containerPort").and_then(Value::as_u64) == Some(number)
-                })
+        }
+        check_pod_security(&workload, failures);
+        check_volumes(manifests, &workload, failures);
+        for container in workload.containers() {
+            let name = str_at(container, &["name"]).unwrap_or("?");
+            let context = format!("{} container {name}", workload.id);
+            check_image(container, &context, failures);
+            check_environment(manifests, &workload, container, &context, failures);
+            check_probes(container, &context, failures);
+            check_container_security(container, &context, failures);
+            check_resources(container, &context, failures);
+        }
+    }
+}
+
+fn check_image(container: &Value, context: &str, failures: &mut Vec<String>) {
+    match str_at(container, &["image"]) {
+        None => failures.push(format!("{context}: no image")),
+        Some(image) => {
+            if let Err(problem) = image_is_pinned(image) {
+                failures.push(format!("{context}: {problem}"));
             }
-            _ => false,
-        })
-}
-
-/// Whether a LabelSelector (`matchLabels` and `matchExpressions`) selects `labels`.
-fn selector_matches(selector: &Value, labels: &Map<String, Value>) -> bool {
-    let label = |key: &str| labels.get(key).and_then(Value::as_str);
-    let labels_match = at(selector, &["matchLabels"])
-        .and_then(Value::as_object)
-        .is_none_or(|wanted| map_matches(wanted, labels));
-    let expressions_match = array(selector, &["matchExpressions"])
-        .iter()
-        .all(|expression| {
-            let key = str_at(expression, &["key"]).unwrap_or_default();
-            let values: Vec<&str> = array(expression, &["values"])
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            match str_at(expression, &["operator"]) {
-                Some("In") => label(key).is_some_and(|value| values.contains(&value)),
-                Some("NotIn") => label(key).is_none_or(|value| !values.contains(&value)),
-                Some("Exists") => label(key).is_some(),
-                Some("DoesNotExist") => label(key).is_none(),
-                _ => false,
-            }
-        });
-    labels_match && expressions_match
-}
-
-/// Whether every `key: value` of a plain selector map is among `labels`.
-fn map_matches(wanted: &Map<String, Value>, labels: &Map<String, Value>) -> bool {
-    wanted
-        .iter()
-        .all(|(key, value)| labels.get(key) == Some(value))
-}
-
-/// A pod template of the rendered output, with the object that owns it.
-struct Workload<'a> {
-    id: String,
-    labels: Map<String, Value>,
-    pod: &'a Value,
-}
-
-impl Workload<'_> {
-    fn containers(&self) -> impl Iterator<Item = &Value> {
-        array(self.pod, &["initContainers"])
-            .iter()
-            .chain(array(self.pod, &["containers"]))
-    }
-
-    fn declares(&self, port: &Value) -> bool {
-        self.containers()
-            .any(|container| container_declares(container, port))
+        }
     }
 }
 
-struct Manifests {
-    objects: Vec<Value>,
-}
-
-impl Manifests {
-    fn new(objects: Vec<Value>) -> Self {
-        Self { objects }
-    }
-
-    fn of_kind(&self, kind: &'static str) -> impl Iterator<Item = &Value> {
-        self.objects
-            .iter()
-            .filter(move |object| str_at(object, &["kind"]) == Some(kind))
-    }
-
-    fn find(&self, kind: &'static str, name: &str) -> Option<&Value> {
-        self.of_kind(kind)
-            .find(|object| str_at(object, &["metadata", "name"]) == Some(name))
-    }
-
-    /// The keys of ConfigMap or Secret `name`, or `None` when the output has no such object.
-    fn keys(&self, kind: &'static str, name: &str) -> Option<BTreeSet<String>> {
-        let object = self.find(kind, name)?;
-        Some(
-            ["data", "binaryData", "stringData"]
-                .iter()
-                .filter_map(|field| object.get(*field).and_then(Value::as_object))
-                .flat_map(|data| data.keys().cloned())
-                .collect(),
-        )
-    }
-
-    fn workloads(&self) -> Vec<Workload<'_>> {
-        self.objects
-            .iter()
-            .filter_map(|object| {
-                let kind = str_at(object, &["kind"])?;
-                if !WORKLOAD_KINDS.contains(&kind) {
-                    return None;
+/// Every variable the container gets is one its binary reads, and every reference resolves.
+fn check_environment(
+    manifests: &Manifests,
+    workload: &Workload<'_>,
+    container: &Value,
+    context: &str,
+    failures: &mut Vec<String>,
+) {
+    let mut received: Vec<(String, String)> = Vec::new();
+    for variable in array(container, &["env"]) {
+        let name = str_at(variable, &["name"]).unwrap_or("?").to_owned();
+        for (kind, field) in [("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")] {
+            if let Some(reference) = at(variable, &["valueFrom", field]) {
+                let object = str_at(reference, &["name"]).unwrap_or("?");
+                let key = str_at(reference, &["key"]).unwrap_or("?");
+                match manifests.keys(kind, object) {
+                    None => failures.push(format!(
+                        "{context}: {name} refers to {kind} {object}, which is not rendered"
+                    )),
+                    Some(keys) if !keys.contains(key) => failures.push(format!(
+                        "{context}: {name} refers to key {key} of {kind} {object}, which lacks it"
+                    )),
+                    Some(_) => {}
                 }
-                let template = if kind == "CronJob" {
-                    at(object, &["spec", "jobTemplate", "spec", "template"])?
-                } else {
-                    at(object, &["spec", "template"])?
-                };
-                Some(Workload {
-                    id: id(object),
-                    labels: at(template, &["metadata", "labels"])
-                        .and_then(Value::as_object)
-                        .cloned()
-                        .unwrap_or_default(),
-                    pod: template.get("spec")?,
-                })
-            })
-            .collect()
+            }
+        }
+        received.push((name, "env".to_owned()));
+    }
+    for source in array(container, &["envFrom"]) {
+        let prefix = str_at(source, &["prefix"]).unwrap_or_default();
+        for (kind, field) in [("ConfigMap", "configMapRef"), ("Secret", "secretRef")] {
+            let Some(object) = str_at(source, &[field, "name"]) else {
+                continue;
+            };
+            match manifests.keys(kind, object) {
+                None => failures.push(format!(
+                    "{context}: envFrom refers to {kind} {object}, which is not rendered"
+                )),
+                Some(keys) => received.extend(
+                    keys.into_iter()
+                        .map(|key| (format!("{prefix}{key}"), format!("envFrom {kind} {object}"))),
+                ),
+            }
+        }
     }
 
-    fn check_namespaces(&self, failures: &mut Vec<String>) {
-        for object in &self.objects {
-            let kind = str_at(object, &["kind"]).unwrap_or_default();
-            if CLUSTER_SCOPED_KINDS.contains(&kind) {
+    let Some(binary) = str_at(container, &["image"]).and_then(pulse_binary) else {
+        return; // PostgreSQL, Redis, Jaeger: their variables are their images' business.
+    };
+    let Some(read) = variables_read_by(binary) else {
+        failures.push(format!(
+            "{context}: image of {binary}, which this test does not know: add its Config"
+        ));
+        return;
+    };
+    for (name, origin) in received {
+        if !read.contains(&name) {
+            failures.push(format!(
+                "{context}: gets {name} ({origin}), which {binary} does not read \
+                     (not in its clap Config, nor a standard variable)"
+            ));
+        }
+    }
+    if workload.pod.get("enableServiceLinks") != Some(&Value::Bool(false)) {
+        failures.push(format!(
+            "{}: enableServiceLinks must be false, or Kubernetes adds <SERVICE>_PORT \
+                 variables that {binary} does not read",
+            workload.id
+        ));
+    }
+}
+
+/// ConfigMaps and Secrets mounted as volumes exist, with the keys they project.
+fn check_volumes(manifests: &Manifests, workload: &Workload<'_>, failures: &mut Vec<String>) {
+    for volume in array(workload.pod, &["volumes"]) {
+        for (kind, field, name_field) in [
+            ("ConfigMap", "configMap", "name"),
+            ("Secret", "secret", "secretName"),
+        ] {
+            let Some(source) = volume.get(field) else {
+                continue;
+            };
+            let object = str_at(source, &[name_field]).unwrap_or("?");
+            if source.get("optional") == Some(&Value::Bool(true)) {
                 continue;
             }
-            let namespace = str_at(object, &["metadata", "namespace"]);
-            if namespace != Some(NAMESPACE) {
-                failures.push(format!(
-                    "{}: namespace {namespace:?}, expected {NAMESPACE:?}",
-                    id(object)
-                ));
-            }
-        }
-    }
-
-    fn check_workloads(&self, failures: &mut Vec<String>) {
-        for workload in self.workloads() {
-            for label in ["app.kubernetes.io/name", "app.kubernetes.io/part-of"] {
-                if !workload.labels.contains_key(label) {
-                    failures.push(format!(
-                        "{}: pod template lacks the label {label}",
-                        workload.id
-                    ));
-                }
-            }
-            self.check_pod_security(&workload, failures);
-            self.check_volumes(&workload, failures);
-            for container in workload.containers() {
-                let name = str_at(container, &["name"]).unwrap_or("?");
-                let context = format!("{} container {name}", workload.id);
-                self.check_image(container, &context, failures);
-                self.check_environment(&workload, container, &context, failures);
-                check_probes(container, &context, failures);
-                check_container_security(container, &context, failures);
-                check_resources(container, &context, failures);
-            }
-        }
-    }
-
-    fn check_image(&self, container: &Value, context: &str, failures: &mut Vec<String>) {
-        match str_at(container, &["image"]) {
-            None => failures.push(format!("{context}: no image")),
-            Some(image) => {
-                if let Err(problem) = image_is_pinned(image) {
-                    failures.push(format!("{context}: {problem}"));
-                }
-            }
-        }
-    }
-
-    /// Every variable the container gets is one its binary reads, and every reference resolves.
-    fn check_environment(
-        &self,
-        workload: &Workload<'_>,
-        container: &Value,
-        context: &str,
-        failures: &mut Vec<String>,
-    ) {
-        let mut received: Vec<(String, String)> = Vec::new();
-        for variable in array(container, &["env"]) {
-            let name = str_at(variable, &["name"]).unwrap_or("?").to_owned();
-            for (kind, field) in [("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")] {
-                if let Some(reference) = at(variable, &["valueFrom", field]) {
-                    let object = str_at(reference, &["name"]).unwrap_or("?");
-                    let key = str_at(reference, &["key"]).unwrap_or("?");
-                    match self.keys(kind, object) {
-                        None => failures.push(format!(
-                            "{context}: {name} refers to {kind} {object}, which is not rendered"
-                        )),
-                        Some(keys) if !keys.contains(key) => failures.push(format!(
-                            "{context}: {name} refers to key {key} of {kind} {object}, which lacks it"
-                        )),
-                        Some(_) => {}
-                    }
-                }
-            }
-            received.push((name, "env".to_owned()));
-        }
-        for source in array(container, &["envFrom"]) {
-            let prefix = str_at(source, &["prefix"]).unwrap_or_default();
-            for (kind, field) in [("ConfigMap", "configMapRef"), ("Secret", "secretRef")] {
-                let Some(object) = str_at(source, &[field, "name"]) else {
-                    continue;
-                };
-                match self.keys(kind, object) {
-                    None => failures.push(format!(
-                        "{context}: envFrom refers to {kind} {object}, which is not rendered"
-                    )),
-                    Some(keys) => {
-                        received.extend(keys.into_iter().map(|key| {
-                            (format!("{prefix}{key}"), format!("envFrom {kind} {object}"))
-                        }))
-                    }
-                }
-            }
-        }
-
-        let Some(binary) = str_at(container, &["image"]).and_then(pulse_binary) else {
-            return; // PostgreSQL, Redis, Jaeger: their variables are their images' business.
-        };
-        let Some(read) = variables_read_by(binary) else {
-            failures.push(format!(
-                "{context}: image of {binary}, which this test does not know: add its Config"
-            ));
-            return;
-        };
-        for (name, origin) in received {
-            if !read.contains(&name) {
-                failures.push(format!(
-                    "{context}: gets {name} ({origin}), which {binary} does not read \
-                     (not in its clap Config, nor a standard variable)"
-                ));
-            }
-        }
-        if workload.pod.get("enableServiceLinks") != Some(&Value::Bool(false)) {
-            failures.push(format!(
-                "{}: enableServiceLinks must be false, or Kubernetes adds <SERVICE>_PORT \
-                 variables that {binary} does not read",
-                workload.id
-            ));
-        }
-    }
-
-    /// ConfigMaps and Secrets mounted as volumes exist, with the keys they project.
-    fn check_volumes(&self, workload: &Workload<'_>, failures: &mut Vec<String>) {
-        for volume in array(workload.pod, &["volumes"]) {
-            for (kind, field, name_field) in [
-                ("ConfigMap", "configMap", "name"),
-                ("Secret", "secret", "secretName"),
-            ] {
-                let Some(source) = volume.get(field) else {
-                    continue;
-                };
-                let object = str_at(source, &[name_field]).unwrap_or("?");
-                if source.get("optional") == Some(&Value::Bool(true)) {
-                    continue;
-                }
-                match self.keys(kind, object) {
-                    None => failures.push(format!(
-                        "{}: volume of {kind} {object}, which is not rendered",
-                        workload.id
-                    )),
-                    Some(keys) => {
-                        for item in array(source, &["items"]) {
-                            let key = str_at(item, &["key"]).unwrap_or("?");
-                            if !keys.contains(key) {
-                                failures.push(format!(
-                                    "{}: volume projects key {key} of {kind} {object}, which lacks it",
-                                    workload.id
-                                ));
-                            }
+            match manifests.keys(kind, object) {
+                None => failures.push(format!(
+                    "{}: volume of {kind} {object}, which is not rendered",
+                    workload.id
+                )),
+                Some(keys) => {
+                    for item in array(source, &["items"]) {
+                        let key = str_at(item, &["key"]).unwrap_or("?");
+                        if !keys.contains(key) {
+                            failures.push(format!(
+                                "{}: volume projects key {key} of {kind} {object}, which lacks it",
+                                workload.id
+                            ));
                         }
                     }
                 }
             }
         }
     }
+}
 
-    fn check_pod_security(&self, workload: &Workload<'_>, failures: &mut Vec<String>) {
-        let pod = at(workload.pod, &["securityContext"]);
-        let pod_field = |field: &str| pod.and_then(|context| context.get(field));
-        for container in workload.containers() {
-            let name = str_at(container, &["name"]).unwrap_or("?");
-            let own = |field: &str| at(container, &["securityContext", field]);
-            let effective = |field: &str| own(field).or_else(|| pod_field(field));
-            if effective("runAsNonRoot") != Some(&Value::Bool(true)) {
-                failures.push(format!(
-                    "{} container {name}: runAsNonRoot is not true",
-                    workload.id
-                ));
-            }
-            if effective("seccompProfile").and_then(|profile| str_at(profile, &["type"]))
-                != Some("RuntimeDefault")
-            {
-                failures.push(format!(
-                    "{} container {name}: seccompProfile is not RuntimeDefault",
-                    workload.id
-                ));
-            }
-            let is_pulse = str_at(container, &["image"])
-                .and_then(pulse_binary)
-                .is_some();
-            if is_pulse && effective("runAsUser").and_then(Value::as_u64) != Some(10001) {
-                failures.push(format!(
-                    "{} container {name}: runAsUser is not 10001, the images' user",
-                    workload.id
-                ));
-            }
+fn check_pod_security(workload: &Workload<'_>, failures: &mut Vec<String>) {
+    let pod = at(workload.pod, &["securityContext"]);
+    let pod_field = |field: &str| pod.and_then(|context| context.get(field));
+    for container in workload.containers() {
+        let name = str_at(container, &["name"]).unwrap_or("?");
+        let own = |field: &str| at(container, &["securityContext", field]);
+        let effective = |field: &str| own(field).or_else(|| pod_field(field));
+        if effective("runAsNonRoot") != Some(&Value::Bool(true)) {
+            failures.push(format!(
+                "{} container {name}: runAsNonRoot is not true",
+                workload.id
+            ));
+        }
+        if effective("seccompProfile").and_then(|profile| str_at(profile, &["type"]))
+            != Some("RuntimeDefault")
+        {
+            failures.push(format!(
+                "{} container {name}: seccompProfile is not RuntimeDefault",
+                workload.id
+            ));
+        }
+        let is_pulse = str_at(container, &["image"])
+            .and_then(pulse_binary)
+            .is_some();
+        if is_pulse && effective("runAsUser").and_then(Value::as_u64) != Some(10001) {
+            failures.push(format!(
+                "{} container {name}: runAsUser is not 10001, the images' user",
+                workload.id
+            ));
         }
     }
+}
 
-    fn check_services(&self, failures: &mut Vec<String>) {
-        let workloads = self.workloads();
-        for service in self.of_kind("Service") {
-            let Some(selector) = at(service, &["spec", "selector"]).and_then(Value::as_object)
-            else {
-                continue; // No selector: endpoints managed by hand (ExternalName and the like).
+fn check_services(manifests: &Manifests, failures: &mut Vec<String>) {
+    let workloads = manifests.workloads();
+    for service in manifests.of_kind("Service") {
+        let Some(selector) = at(service, &["spec", "selector"]).and_then(Value::as_object) else {
+            continue; // No selector: endpoints managed by hand (ExternalName and the like).
+        };
+        let selected: Vec<&Workload<'_>> = workloads
+            .iter()
+            .filter(|workload| map_matches(selector, &workload.labels))
+            .collect();
+        if selected.is_empty() {
+            failures.push(format!(
+                "{}: its selector matches no workload's pods",
+                id(service)
+            ));
+        }
+        for port in array(service, &["spec", "ports"]) {
+            let Some(target) = port.get("targetPort").or_else(|| port.get("port")) else {
+                continue;
             };
-            let selected: Vec<&Workload<'_>> = workloads
-                .iter()
-                .filter(|workload| map_matches(selector, &workload.labels))
-                .collect();
-            if selected.is_empty() {
-                failures.push(format!(
-                    "{}: its selector matches no workload's pods",
-                    id(service)
-                ));
-            }
-            for port in array(service, &["spec", "ports"]) {
-                let Some(target) = port.get("targetPort").or_else(|| port.get("port")) else {
-                    continue;
-                };
-                for workload in &selected {
-                    if !workload.declares(target) {
-                        failures.push(format!(
-                            "{}: targetPort {} is not a port of {}",
-                            id(service),
-                            port_label(target),
-                            workload.id
-                        ));
-                    }
+            for workload in &selected {
+                if !workload.declares(target) {
+                    failures.push(format!(
+                        "{}: targetPort {} is not a port of {}",
+                        id(service),
+                        port_label(target),
+                        workload.id
+                    ));
                 }
             }
         }
     }
+}
 
-    fn check_network_policies(&self, complete: bool, failures: &mut Vec<String>) {
-        let workloads = self.workloads();
-        for policy in self.of_kind("NetworkPolicy") {
-            let policy_id = id(policy);
-            let pod_selector = at(policy, &["spec", "podSelector"]).unwrap_or(&Value::Null);
-            let targets = select(&workloads, pod_selector);
-            if complete && targets.is_empty() && !is_empty_selector(pod_selector) {
-                failures.push(format!(
-                    "{policy_id}: its podSelector matches no workload's pods"
-                ));
-            }
-            // Ingress ports are ports of the pods the policy selects.
-            for rule in array(policy, &["spec", "ingress"]) {
-                check_ports(&policy_id, "ingress", rule, &targets, failures);
-                let _ = peers(&workloads, &policy_id, rule, "from", complete, failures);
-            }
-            // Egress ports are ports of the destination pods, where those are pods of this
-            // namespace (a podSelector without a namespaceSelector).
-            for rule in array(policy, &["spec", "egress"]) {
-                let destinations = peers(&workloads, &policy_id, rule, "to", complete, failures);
-                check_ports(&policy_id, "egress", rule, &destinations, failures);
-            }
+fn check_network_policies(manifests: &Manifests, complete: bool, failures: &mut Vec<String>) {
+    let workloads = manifests.workloads();
+    for policy in manifests.of_kind("NetworkPolicy") {
+        let policy_id = id(policy);
+        let pod_selector = at(policy, &["spec", "podSelector"]).unwrap_or(&Value::Null);
+        let targets = select(&workloads, pod_selector);
+        if complete && targets.is_empty() && !is_empty_selector(pod_selector) {
+            failures.push(format!(
+                "{policy_id}: its podSelector matches no workload's pods"
+            ));
+        }
+        // Ingress ports are ports of the pods the policy selects.
+        for rule in array(policy, &["spec", "ingress"]) {
+            check_ports(&policy_id, "ingress", rule, &targets, failures);
+            let _ = peers(&workloads, &policy_id, rule, "from", complete, failures);
+        }
+        // Egress ports are ports of the destination pods, where those are pods of this
+        // namespace (a podSelector without a namespaceSelector).
+        for rule in array(policy, &["spec", "egress"]) {
+            let destinations = peers(&workloads, &policy_id, rule, "to", complete, failures);
+            check_ports(&policy_id, "egress", rule, &destinations, failures);
         }
     }
 }
@@ -797,3 +516,4 @@ fn every_pulse_binary_is_known() {
             .contains("REDIS_URL")
     );
 }
+
