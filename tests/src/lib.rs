@@ -11,6 +11,7 @@
 //! a clean shutdown.
 
 pub mod collector;
+pub mod dockerfile;
 pub mod manifests;
 pub mod proxy;
 

@@ -1,4 +1,4 @@
-//! The Kubernetes manifests agree with the binaries they run.
+//! The Kubernetes manifests agree with the binaries they run and the images that carry them.
 //!
 //! Each overlay under `deploy/k8s/overlays/` is rendered with `kubectl kustomize` (so generated
 //! ConfigMap and Secret names carry their hash suffix, exactly as applied) and checked:
@@ -17,14 +17,34 @@
 //!   CPU and memory requests and limits;
 //! - every namespaced object lands in the namespace `pulse`.
 //!
+//! Every container of a Pulse image is also held against the image `deploy/docker/Dockerfile`
+//! builds for it (`ghcr.io/pulse/pulse-<x>` is `--target <x>`; see `pulse_e2e::dockerfile`):
+//!
+//! - the target exists, its `ENTRYPOINT` is the binary the image is named after, and that file
+//!   is one the build stage compiles (`cargo build -p pulse-<x>`) and copies out;
+//! - a `command` runs a program the image has, and every `pulse-*` program a shell command
+//!   calls is on the image's `PATH`;
+//! - every absolute path the container's environment names (the manifest's `env`, `envFrom` and
+//!   the image's own `ENV`: model folders, `ORT_DYLIB_PATH`, `DASHBOARD_DIR`, ...), and every
+//!   path-valued flag the binary falls back to when unset, is in the image (a `COPY` puts it
+//!   there, from a repository path that exists and that `.dockerignore` keeps) or on a volume;
+//! - the image's `ENV` names only variables the binary reads;
+//! - `runAsUser`/`runAsGroup` are the image's numeric `USER`;
+//! - every `containerPort` is `EXPOSE`d by the image.
+//!
 //! kubectl must be on the PATH: without it the test fails, unless `PULSE_SKIP_MANIFESTS=1`,
 //! which turns the failure into a printed skip.
 
-use std::collections::BTreeSet;
+use std::{any::TypeId, collections::BTreeSet, path::PathBuf};
 
-use pulse_e2e::manifests::{
-    Manifests, NAMESPACE, PULSE_BINARIES, Workload, array, at, container_declares, id, map_matches,
-    pulse_binary, render, selector_matches, str_at, variables_read_by,
+use pulse_e2e::{
+    dockerfile::{self, BASE_PATH, BASE_PROGRAMS, Dockerfile, Image, Provenance},
+    manifests::{
+        Manifests, NAMESPACE, PULSE_BINARIES, PodFields, Workload, array, at, binary_command,
+        container_declares, id, map_matches, pulse_binary, render, selector_matches, str_at,
+        variables_read_by,
+    },
+    workspace_root,
 };
 use serde_json::{Map, Value};
 
@@ -517,3 +537,339 @@ fn every_pulse_binary_is_known() {
     );
 }
 
+#[test]
+fn dev_overlay_matches_the_images() {
+    check_images("dev");
+}
+
+#[test]
+fn production_overlay_matches_the_images() {
+    check_images("production");
+}
+
+/// Every `COPY` of the Dockerfile can be served: sources from the build context exist and
+/// `.dockerignore` keeps them, `--from` names an earlier stage, and every binary has a target.
+#[test]
+fn the_images_build_from_the_repository() {
+    let dockerfile = Dockerfile::load().unwrap_or_else(|e| panic!("{e:#}"));
+    let mut failures = Vec::new();
+    for (index, stage) in dockerfile.stages.iter().enumerate() {
+        let name = if stage.name.is_empty() {
+            "(unnamed)"
+        } else {
+            &stage.name
+        };
+        for copy in &stage.copies {
+            match &copy.from {
+                None => {
+                    for source in &copy.sources {
+                        let path = source.trim_end_matches('/');
+                        if !workspace_root().join(path).exists() {
+                            failures.push(format!(
+                                "stage {name}: COPY {source}: the repository has no {path}"
+                            ));
+                        } else if dockerfile::dockerignore_excludes(path) {
+                            failures.push(format!(
+                                "stage {name}: COPY {source}: .dockerignore leaves it out of the \
+                                 build context"
+                            ));
+                        }
+                    }
+                }
+                Some(from) => {
+                    let earlier = dockerfile.stages[..index]
+                        .iter()
+                        .any(|stage| stage.name == *from);
+                    if !earlier {
+                        failures.push(format!(
+                            "stage {name}: COPY --from={from}: no earlier stage has that name"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for binary in PULSE_BINARIES {
+        let target = binary.trim_start_matches("pulse-");
+        if dockerfile.image(target).is_none() {
+            failures.push(format!("no target {target} builds the image of {binary}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}: {} problem(s):\n  - {}",
+        dockerfile::PATH,
+        failures.len(),
+        failures.join("\n  - ")
+    );
+}
+
+fn check_images(overlay: &str) {
+    let Some(manifests) = render(overlay).unwrap_or_else(|e| panic!("{e:#}")) else {
+        return;
+    };
+    let dockerfile = Dockerfile::load().unwrap_or_else(|e| panic!("{e:#}"));
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for workload in manifests.workloads() {
+        for container in workload.containers() {
+            let Some(binary) = str_at(container, &["image"]).and_then(pulse_binary) else {
+                continue;
+            };
+            let name = str_at(container, &["name"]).unwrap_or("?");
+            let context = format!("{} container {name} ({binary})", workload.id);
+            let target = binary.trim_start_matches("pulse-");
+            let Some(image) = dockerfile.image(target) else {
+                failures.push(format!(
+                    "{context}: {} has no target {target} (docker build --target {target})",
+                    dockerfile::PATH
+                ));
+                continue;
+            };
+            checked += 1;
+            check_entrypoint(&image, binary, &context, &mut failures);
+            check_command(&image, container, &context, &mut failures);
+            check_image_paths(
+                &manifests,
+                &workload,
+                container,
+                &image,
+                binary,
+                &context,
+                &mut failures,
+            );
+            check_user(&workload, container, &image, &context, &mut failures);
+            for port in array(container, &["ports"]) {
+                let number = port
+                    .get("containerPort")
+                    .and_then(Value::as_u64)
+                    .and_then(|n| u16::try_from(n).ok());
+                if let Some(number) = number
+                    && !image.stage.expose.contains(&number)
+                {
+                    failures.push(format!(
+                        "{context}: containerPort {number} is not EXPOSEd by target {target} \
+                         (it exposes {:?})",
+                        image.stage.expose
+                    ));
+                }
+            }
+        }
+    }
+    if checked == 0 {
+        failures.push("no container runs a Pulse image".to_owned());
+    }
+    println!("{overlay}: checked {checked} containers against their images");
+    assert!(
+        failures.is_empty(),
+        "deploy/k8s/overlays/{overlay} against {}: {} problem(s):\n  - {}",
+        dockerfile::PATH,
+        failures.len(),
+        failures.join("\n  - ")
+    );
+}
+
+/// The image's `ENTRYPOINT` is `binary`, compiled and copied out by a build stage.
+fn check_entrypoint(image: &Image<'_>, binary: &str, context: &str, failures: &mut Vec<String>) {
+    let Some(program) = image.stage.entrypoint.as_ref().and_then(|e| e.first()) else {
+        failures.push(format!("{context}: the image has no ENTRYPOINT"));
+        return;
+    };
+    if program.rsplit('/').next() != Some(binary) {
+        failures.push(format!(
+            "{context}: the image's ENTRYPOINT is {program}, not {binary}"
+        ));
+        return;
+    }
+    match image.provenance(program) {
+        Some(Provenance::Built { stage, path }) => {
+            let Some(builder) = image.dockerfile.stage(&stage) else {
+                failures.push(format!(
+                    "{context}: {program} comes from stage {stage}, which is missing"
+                ));
+                return;
+            };
+            let text: Vec<&str> = builder
+                .runs
+                .iter()
+                .map(String::as_str)
+                .chain(builder.args.values().map(String::as_str))
+                .collect();
+            let compiles = text.iter().any(|t| t.contains("cargo build"))
+                && text.iter().any(|t| t.contains(&format!("-p {binary}")));
+            let copies_out = path.rsplit('/').next() == Some(binary)
+                && text.iter().any(|t| {
+                    t.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                        .any(|word| word == binary)
+                });
+            if !compiles || !copies_out {
+                failures.push(format!(
+                    "{context}: {program} is {path} of stage {stage}, which does not build \
+                     {binary} (cargo build -p {binary}) and copy it there"
+                ));
+            }
+        }
+        other => failures.push(format!(
+            "{context}: {program} (the ENTRYPOINT) is not a binary a build stage makes: {other:?}"
+        )),
+    }
+}
+
+/// A `command` names a program the image has, and every Pulse program it calls is on `PATH`.
+fn check_command(image: &Image<'_>, container: &Value, context: &str, failures: &mut Vec<String>) {
+    let command: Vec<&str> = array(container, &["command"])
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let Some(program) = command.first() else {
+        return; // The image's ENTRYPOINT runs: check_entrypoint.
+    };
+    let on_path = |name: &str| {
+        BASE_PATH.iter().any(|folder| {
+            let path = format!("{folder}/{name}");
+            BASE_PROGRAMS.contains(&path.as_str()) || image.holds(&path).is_ok()
+        })
+    };
+    let found = if program.starts_with('/') {
+        BASE_PROGRAMS.contains(program) || image.holds(program).is_ok()
+    } else {
+        on_path(program)
+    };
+    if !found {
+        failures.push(format!("{context}: command {program} is not in the image"));
+    }
+    let words = command
+        .iter()
+        .copied()
+        .chain(array(container, &["args"]).iter().filter_map(Value::as_str));
+    for text in words {
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            if word.starts_with("pulse-") && !on_path(word) {
+                failures.push(format!(
+                    "{context}: its command calls {word}, which the image does not have on its \
+                     PATH (it has {:?} in /usr/local/bin)",
+                    image.files_in("/usr/local/bin")
+                ));
+            }
+        }
+    }
+}
+
+/// Every path the container's environment names is in the image or on a volume, and the
+/// image's `ENV` names only variables the binary reads.
+fn check_image_paths(
+    manifests: &Manifests,
+    workload: &Workload<'_>,
+    container: &Value,
+    image: &Image<'_>,
+    binary: &str,
+    context: &str,
+    failures: &mut Vec<String>,
+) {
+    let read = variables_read_by(binary).unwrap_or_default();
+    for (name, _) in image.env() {
+        if !read.contains(name) {
+            failures.push(format!(
+                "{context}: the image sets ENV {name}, which {binary} does not read"
+            ));
+        }
+    }
+    let pod = PodFields {
+        name: workload.name.clone(),
+        namespace: NAMESPACE.to_owned(),
+        ip: "127.0.0.1".to_owned(),
+    };
+    let manifest_env = match manifests.environment(container, &pod) {
+        Ok(env) => env,
+        Err(e) => {
+            failures.push(format!("{context}: {e:#}"));
+            return;
+        }
+    };
+    // The container's environment: the image's ENV, overridden by the manifest's.
+    let mut env: Vec<(String, String)> = image.env().to_vec();
+    for (name, value) in manifest_env {
+        env.retain(|(existing, _)| *existing != name);
+        env.push((name, value));
+    }
+    let mounts: Vec<&str> = array(container, &["volumeMounts"])
+        .iter()
+        .filter_map(|mount| str_at(mount, &["mountPath"]))
+        .collect();
+    let check = |what: String, path: &str, failures: &mut Vec<String>| {
+        let mounted = mounts.iter().any(|mount| {
+            path == *mount || path.starts_with(&format!("{}/", mount.trim_end_matches('/')))
+        });
+        if !mounted && let Err(why) = image.holds(path) {
+            failures.push(format!("{context}: {what}: {why}"));
+        }
+    };
+    for (name, value) in &env {
+        if value.starts_with('/') {
+            check(format!("{name}={value}"), value, failures);
+        }
+    }
+    // Path-valued flags left unset fall back to their default, relative to the WORKDIR.
+    let Some(command) = binary_command(binary) else {
+        return;
+    };
+    for argument in command.get_arguments() {
+        let Some(variable) = argument.get_env().map(|v| v.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        if argument.get_value_parser().type_id() != TypeId::of::<PathBuf>()
+            || env.iter().any(|(name, _)| *name == variable)
+        {
+            continue;
+        }
+        for default in argument.get_default_values() {
+            let default = default.to_string_lossy();
+            let path = if default.starts_with('/') {
+                default.to_string()
+            } else {
+                format!("{}/{default}", image.stage.workdir.trim_end_matches('/'))
+            };
+            check(
+                format!("{variable} is unset, so {binary} uses its default {default}"),
+                &path,
+                failures,
+            );
+        }
+    }
+}
+
+/// `runAsUser`/`runAsGroup` (container over pod) are the image's numeric `USER`.
+fn check_user(
+    workload: &Workload<'_>,
+    container: &Value,
+    image: &Image<'_>,
+    context: &str,
+    failures: &mut Vec<String>,
+) {
+    let (uid, gid) = match image.user_ids() {
+        Ok(ids) => ids,
+        Err(e) => {
+            failures.push(format!("{context}: {e:#}"));
+            return;
+        }
+    };
+    let effective = |field: &str| {
+        at(container, &["securityContext", field])
+            .or_else(|| at(workload.pod, &["securityContext", field]))
+            .and_then(Value::as_u64)
+    };
+    if let Some(user) = effective("runAsUser")
+        && user != uid
+    {
+        failures.push(format!(
+            "{context}: runAsUser {user}, but the image's USER is {uid}"
+        ));
+    }
+    if let (Some(group), Some(gid)) = (effective("runAsGroup"), gid)
+        && group != gid
+    {
+        failures.push(format!(
+            "{context}: runAsGroup {group}, but the image's USER group is {gid}"
+        ));
+    }
+}
