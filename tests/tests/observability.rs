@@ -76,6 +76,45 @@ fn main() -> ExitCode {
     }
 }
 
+/// Every metric a query of the Grafana dashboard (`deploy/grafana/pulse.json`) reads is one the
+/// services export, so a renamed metric cannot leave a panel silently empty.
+fn dashboard_queries_use_exported_metrics(scraped: &HashMap<&str, String>) -> anyhow::Result<()> {
+    let path = workspace_root().join("deploy/grafana/pulse.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
+        .with_context(|| format!("parsing {}", path.display()))?;
+    let exported: std::collections::HashSet<&str> = scraped
+        .values()
+        .flat_map(|text| text.lines())
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .collect();
+    let panels = dashboard["panels"]
+        .as_array()
+        .context("the dashboard has no panels")?;
+    let mut missing = Vec::new();
+    let mut queries = 0;
+    for panel in panels {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().context("a target without expr")?;
+            queries += 1;
+            let names = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| word.starts_with("pulse_"));
+            for name in names {
+                if !exported.contains(name) {
+                    missing.push(format!("{name} (panel {:?})", panel["title"]));
+                }
+            }
+        }
+    }
+    ensure!(queries > 0, "the dashboard has no queries");
+    ensure!(
+        missing.is_empty(),
+        "dashboard queries read metrics no service exports: {missing:#?}"
+    );
+    Ok(())
+}
+
 /// Runs this process as one service, exactly as its binary's `main` does.
 fn run_service(role: &str) -> ExitCode {
     let name = format!("pulse-{role}");
@@ -714,6 +753,7 @@ async fn run_scenario(
             "{role} does not expose {name}"
         );
     }
+    dashboard_queries_use_exported_metrics(&after)?;
     assert_eq!(
         sample(&after["gateway"], "pulse_websocket_connections", &[]),
         Some(1.0),

@@ -43,6 +43,9 @@ fn histogram(
     Ok(h)
 }
 
+/// The `cause` label values of `pulse_worker_batches_failed_total`.
+pub const FAILURE_CAUSES: [&str; 5] = ["inference", "database", "redis", "timeout", "panic"];
+
 impl WorkerMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
         let seconds = prometheus::exponential_buckets(0.001, 2.0, 15)?;
@@ -54,6 +57,11 @@ impl WorkerMetrics {
             &["cause"],
         )?;
         registry.register(Box::new(batches_failed.clone()))?;
+        // Every cause from the start at 0, so `rate()` and `increase()` see the first failure
+        // instead of a series that appears out of nothing (dashboards and alert rules use them).
+        for cause in FAILURE_CAUSES {
+            batches_failed.with_label_values(&[cause]);
+        }
         Ok(Self {
             posts_processed: counter(
                 registry,
