@@ -35,7 +35,12 @@ else
   export PULSE_SKIP_MANIFESTS=1
 fi
 
-step "cargo test"
+step "cargo build (the binaries that end-to-end tests run as processes)"
+# cargo test builds a package's binaries only for that package's own integration tests; the
+# cluster rehearsal and the exit tests run every service's binary, and refuse stale ones.
+cargo build --workspace --bins --locked
+
+step "cargo test (with the cluster rehearsal of both overlays)"
 log=$(mktemp)
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
