@@ -117,7 +117,7 @@ async fn rehearse(overlay: &str) -> anyhow::Result<()> {
     let plan = Planner::new(overlay, &manifests, &dockerfile, collector_addr)
         .and_then(Planner::plan)
         .with_context(|| format!("deploy/k8s/overlays/{overlay}: cannot plan the rehearsal"))?;
-    let mut cluster = Cluster::new(plan);
+    let mut cluster = Cluster::new(plan)?;
     let result = tokio::time::timeout(WHOLE_DEADLINE, cluster.run(&collector))
         .await
         .unwrap_or_else(|_| {
