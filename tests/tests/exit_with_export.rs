@@ -14,7 +14,9 @@ use std::{
 };
 
 use anyhow::{Context, bail, ensure};
-use pulse_e2e::{binary, collector::Collector, database_server_url, redis_url};
+use pulse_e2e::{
+    binary, collector::Collector, database_server_url, ort_library, redis_url, workspace_root,
+};
 
 /// `pulse_core::telemetry::SHUTDOWN_DEADLINE` plus start-up and slack on a loaded machine.
 const DEADLINE: Duration = Duration::from_secs(12);
@@ -160,8 +162,10 @@ async fn stream_commands_exit_promptly_and_their_spans_arrive() -> anyhow::Resul
             let (code, took) = run("pulse-ingester", &["replay", &path], &env, endpoint).await?;
             ensure!(code == 0, "replay exited {code} with {}", endpoint.name());
             println!("pulse-ingester replay, {}: {took:?}", endpoint.name());
-            let (code, _) = run("pulse-worker", &["dlq", "list"], &env, endpoint).await?;
-            ensure!(code == 0, "dlq list exited {code} with {}", endpoint.name());
+            for dlq in [&["dlq", "list"][..], &["dlq", "replay", "--all"]] {
+                let (code, _) = run("pulse-worker", dlq, &env, endpoint).await?;
+                ensure!(code == 0, "{dlq:?} exited {code} with {}", endpoint.name());
+            }
         }
         let from_replay = collector
             .all()
@@ -186,5 +190,34 @@ async fn stream_commands_exit_promptly_and_their_spans_arrive() -> anyhow::Resul
         .arg(keys.events())
         .query_async(&mut redis)
         .await?;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inference_eval_exits_promptly_with_export_on() -> anyhow::Result<()> {
+    let (_collector, endpoints) = endpoints().await?;
+    let file = std::env::temp_dir().join(format!("pulse-test-eval-{}.jsonl", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &file,
+        "{\"text\": \"I love it\", \"label\": \"positive\"}\n\
+         {\"text\": \"this is awful\", \"label\": \"negative\"}\n",
+    )?;
+    let model = workspace_root().join("models/pulse-minilm");
+    let env = [
+        ("ORT_DYLIB_PATH", ort_library().display().to_string()),
+        ("SENTIMENT_MODEL_DIR", model.display().to_string()),
+        ("EMOTION_MODEL_DIR", model.display().to_string()),
+    ];
+    let path = file.to_string_lossy().into_owned();
+    let result = async {
+        for endpoint in &endpoints {
+            let (code, took) = run("pulse-inference", &["eval", &path], &env, endpoint).await?;
+            ensure!(code == 0, "eval exited {code} with {}", endpoint.name());
+            println!("pulse-inference eval, {}: {took:?}", endpoint.name());
+        }
+        Ok(())
+    }
+    .await;
+    std::fs::remove_file(&file)?;
     result
 }
