@@ -12,6 +12,7 @@
 
 pub mod collector;
 pub mod dockerfile;
+pub mod feed;
 pub mod manifests;
 pub mod proxy;
 

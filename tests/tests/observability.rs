@@ -23,11 +23,11 @@ use std::{
 
 use anyhow::{Context, bail, ensure};
 use clap::Parser;
-use futures::StreamExt;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use pulse_e2e::{
     TestDatabase,
     collector::{Collector, Received},
+    feed::wait_for_post,
     ort_library, redis_url, workspace_root,
 };
 use serde_json::{Value, json};
@@ -256,32 +256,6 @@ fn from_hex(text: &str) -> Vec<u8> {
         .step_by(2)
         .filter_map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
         .collect()
-}
-
-/// Reads WebSocket messages until a `new_post` for `post_id` arrives or `wait` passes.
-async fn wait_for_post<S>(ws: &mut S, post_id: &str, wait: Duration) -> anyhow::Result<bool>
-where
-    S: futures::Stream<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
-    let deadline = tokio::time::Instant::now() + wait;
-    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, ws.next()).await {
-        let message = message?;
-        let Ok(text) = message.to_text() else {
-            continue;
-        };
-        let Ok(value) = serde_json::from_str::<Value>(text) else {
-            continue;
-        };
-        if value["type"] == "new_post" && value["data"]["post_id"] == post_id {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 async fn publish(

@@ -8,12 +8,13 @@
 //! `OTEL_TRACES_SAMPLER(_ARG)` variables are honoured by the SDK; `OTEL_TRACES_FILTER` picks
 //! the exported spans independently of `RUST_LOG`.
 
-use std::time::Duration;
+use std::{sync::mpsc, time::Duration};
 
 use opentelemetry::{global, trace::TracerProvider as _};
 use opentelemetry_otlp::SpanExporter;
 use opentelemetry_sdk::{
     Resource,
+    error::OTelSdkResult,
     propagation::TraceContextPropagator,
     runtime,
     trace::{SdkTracerProvider, span_processor_with_async_runtime::BatchSpanProcessor},
@@ -54,48 +55,43 @@ pub struct TelemetryGuard {
 impl TelemetryGuard {
     /// Exports every finished span and stops the exporter, within [`SHUTDOWN_DEADLINE`].
     pub async fn shutdown(mut self) {
-        let Some(provider) = self.provider.take() else {
+        let Some(finished) = self.provider.take().and_then(stop_on_own_thread) else {
             return;
         };
-        let (done, finished) = tokio::sync::oneshot::channel();
-        // A thread of its own: the runtime stays free to run the export task meanwhile, and a
-        // hung export cannot hold the process after the deadline (the thread is detached).
-        let spawned = std::thread::Builder::new()
-            .name("otel-shutdown".into())
-            .spawn(move || {
-                let _ = done.send(provider.shutdown_with_timeout(SHUTDOWN_DEADLINE));
-            });
-        if spawned.is_err() {
-            return;
-        }
-        match tokio::time::timeout(SHUTDOWN_DEADLINE, finished).await {
-            Ok(Ok(Ok(()))) => {}
+        let waited =
+            tokio::task::spawn_blocking(move || finished.recv_timeout(SHUTDOWN_DEADLINE)).await;
+        match waited {
             Ok(Ok(Err(e))) => eprintln!("trace export did not shut down cleanly: {e}"),
-            Ok(Err(_)) => {}
-            Err(_) => eprintln!(
+            Ok(Err(mpsc::RecvTimeoutError::Timeout)) => eprintln!(
                 "trace export still busy after {SHUTDOWN_DEADLINE:?}; its last spans are dropped"
             ),
+            _ => {}
         }
     }
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        let Some(provider) = self.provider.take() else {
-            return;
-        };
         // Not shut down through `shutdown` (an early return or a panic): try, but never wait
         // longer than the deadline, whatever the runtime.
-        let (done, finished) = std::sync::mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name("otel-shutdown".into())
-            .spawn(move || {
-                let _ = done.send(provider.shutdown_with_timeout(SHUTDOWN_DEADLINE));
-            });
-        if spawned.is_ok() {
+        if let Some(finished) = self.provider.take().and_then(stop_on_own_thread) {
             let _ = finished.recv_timeout(SHUTDOWN_DEADLINE);
         }
     }
+}
+
+/// Starts stopping `provider` on a thread of its own and returns where the result arrives. The
+/// caller's thread stays free (on a current-thread runtime it must go on running the export
+/// task), and a hung export cannot hold the process past the deadline: the thread is detached.
+fn stop_on_own_thread(provider: SdkTracerProvider) -> Option<mpsc::Receiver<OTelSdkResult>> {
+    let (done, finished) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("otel-shutdown".into())
+        .spawn(move || {
+            let _ = done.send(provider.shutdown_with_timeout(SHUTDOWN_DEADLINE));
+        })
+        .ok()?;
+    Some(finished)
 }
 
 /// Runs a binary's body with telemetry installed, then shuts telemetry down before returning,

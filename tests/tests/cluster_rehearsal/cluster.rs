@@ -11,8 +11,7 @@ use std::{
 };
 
 use anyhow::{Context, bail, ensure};
-use futures::StreamExt;
-use pulse_e2e::{collector::Collector, redis_url};
+use pulse_e2e::{collector::Collector, feed::wait_for_post, redis_url};
 use pulse_proto::v1::{Post, PublishRequest, ingest_service_client::IngestServiceClient};
 use serde_json::Value;
 
@@ -594,32 +593,6 @@ async fn publish(
         response.results
     );
     Ok(())
-}
-
-/// Reads WebSocket messages until a `new_post` for `post_id` arrives or `wait` passes.
-async fn wait_for_post<S>(ws: &mut S, post_id: &str, wait: Duration) -> anyhow::Result<bool>
-where
-    S: futures::Stream<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
-    let deadline = tokio::time::Instant::now() + wait;
-    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, ws.next()).await {
-        let message = message?;
-        let Ok(text) = message.to_text() else {
-            continue;
-        };
-        let Ok(value) = serde_json::from_str::<Value>(text) else {
-            continue;
-        };
-        if value["type"] == "new_post" && value["data"]["post_id"] == post_id {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 fn from_hex(text: &str) -> Vec<u8> {
