@@ -533,6 +533,9 @@ def main() -> int:
     ap.add_argument("--evals-per-epoch", type=int, default=4)
     ap.add_argument("--checkpoint-minutes", type=float, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eval-files-only", action="store_true",
+                    help="only fetch the data and write the test sets for `pulse-inference eval` "
+                         "to <work-dir>/eval/, then stop")
     ap.add_argument("--max-steps", type=int, default=0, help="smoke tests: stop after N steps")
     ap.add_argument("--limit-eval", type=int, default=0,
                     help="smoke tests: keep only the first N examples of each dev/test set")
@@ -544,6 +547,10 @@ def main() -> int:
     base_dir = base.package_dir(module) / subdir
     files = sources.fetch_all(args.work_dir)
     train, dev, test, data_stats = load_data(files, args.seed)
+    if args.eval_files_only:
+        for name, path in write_eval_files(test, args.work_dir / "eval").items():
+            log(f"{name}: {path}")
+        return 0
     if args.limit_eval:
         dev = {k: v[:args.limit_eval] for k, v in dev.items()}
         test = {k: v[:args.limit_eval] for k, v in test.items()}
