@@ -110,7 +110,7 @@ async fn endpoints() -> anyhow::Result<(Collector, Vec<Endpoint>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_commands_exit_promptly_with_export_on() -> anyhow::Result<()> {
-    let (_collector, endpoints) = endpoints().await?;
+    let (collector, endpoints) = endpoints().await?;
     for (i, endpoint) in endpoints.iter().enumerate() {
         let name = format!("pulse_test_exit_{i}_{}", uuid::Uuid::new_v4().simple());
         let url = pulse_store::provision::with_database(&database_server_url(), &name)?;
@@ -130,6 +130,14 @@ async fn store_commands_exit_promptly_with_export_on() -> anyhow::Result<()> {
         pulse_store::provision::drop_database(&url).await?;
         result?;
     }
+    // The migration's span left the current-thread runtime before the process exited.
+    ensure!(
+        collector
+            .all()
+            .iter()
+            .any(|r| r.service == "pulse-store" && r.span.name == "migrate"),
+        "pulse-store migrate's span never reached the collector"
+    );
     Ok(())
 }
 

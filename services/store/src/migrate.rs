@@ -48,6 +48,7 @@ fn checksum(sql: &str) -> String {
 }
 
 /// Applies every pending migration in one transaction; returns the versions applied.
+#[tracing::instrument(name = "migrate", skip_all, fields(db.system.name = "postgresql"))]
 pub async fn run(client: &mut Client) -> Result<Vec<i64>, StoreError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
