@@ -115,6 +115,21 @@ fn with_address(url: &str, addr: SocketAddr) -> String {
     format!("{scheme}://{user}{addr}{tail}")
 }
 
+/// Deletes every Redis key under a test's prefix: streams, dead letters, events, cache and
+/// rate-limit counters (all `<prefix>:...`).
+pub async fn delete_redis_keys(prefix: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(redis_url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await?;
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
+    }
+    Ok(())
+}
+
 /// A migrated database that is dropped by [`TestDatabase::drop_now`].
 pub struct TestDatabase {
     pub url: String,
@@ -573,15 +588,7 @@ impl Platform {
                 Err(_) => anyhow::bail!("a service did not stop within 10 s"),
             }
         }
-        let keys = self.stream_keys();
-        let client = redis::Client::open(redis_url())?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        let _: () = redis::cmd("DEL")
-            .arg(keys.posts())
-            .arg(keys.dead_letters())
-            .arg(keys.events())
-            .query_async(&mut conn)
-            .await?;
+        delete_redis_keys(&self.stream_prefix).await?;
         self.database.drop_now().await
     }
 }

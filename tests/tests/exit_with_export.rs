@@ -15,7 +15,8 @@ use std::{
 
 use anyhow::{Context, bail, ensure};
 use pulse_e2e::{
-    binary, collector::Collector, database_server_url, ort_library, redis_url, workspace_root,
+    binary, collector::Collector, database_server_url, delete_redis_keys, ort_library, redis_url,
+    workspace_root,
 };
 
 /// `pulse_core::telemetry::SHUTDOWN_DEADLINE` plus start-up and slack on a loaded machine.
@@ -188,16 +189,7 @@ async fn stream_commands_exit_promptly_and_their_spans_arrive() -> anyhow::Resul
     }
     .await;
     std::fs::remove_file(&file)?;
-    let mut redis = redis::Client::open(redis_url())?
-        .get_multiplexed_async_connection()
-        .await?;
-    let keys = pulse_stream::StreamKeys::new(&prefix);
-    let _: () = redis::cmd("DEL")
-        .arg(keys.posts())
-        .arg(keys.dead_letters())
-        .arg(keys.events())
-        .query_async(&mut redis)
-        .await?;
+    delete_redis_keys(&prefix).await?;
     result
 }
 

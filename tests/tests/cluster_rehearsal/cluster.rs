@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::{Context, bail, ensure};
-use pulse_e2e::{collector::Collector, feed::wait_for_post, redis_url};
+use pulse_e2e::{collector::Collector, feed::wait_for_post};
 use pulse_proto::v1::{Post, PublishRequest, ingest_service_client::IngestServiceClient};
 use serde_json::Value;
 
@@ -528,17 +528,8 @@ impl Cluster {
         for database in &self.plan.databases {
             pulse_store::provision::drop_database(database).await?;
         }
-        let mut redis = redis::Client::open(redis_url())?
-            .get_multiplexed_async_connection()
-            .await?;
         for prefix in &self.plan.prefixes {
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{prefix}*"))
-                .query_async(&mut redis)
-                .await?;
-            if !keys.is_empty() {
-                let _: () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await?;
-            }
+            pulse_e2e::delete_redis_keys(prefix).await?;
         }
         Ok(())
     }
