@@ -8,6 +8,10 @@
 #   PULSE_BIN_DIR       where the binaries are (default target/release; the test command uses the
 #                       debug build that cargo test has just made)
 #   PULSE_GATEWAY_URL   where the test's gateway listens (default: a free port on 127.0.0.1)
+#   PULSE_ISOLATED=1    start every service afresh on free ports, with a database and a stream
+#                       prefix of this run's own, removed afterwards (the test command sets it:
+#                       the fixed ports 50051-50053 lie in Linux's ephemeral range, so an
+#                       outgoing connection of another process can hold one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -55,6 +59,7 @@ log "building the dashboard"
 
 # --- the services this run starts (and stops) -------------------------------------------------
 started=()
+cleanups=()
 cleanup() {
   local status=$?
   for ((i = ${#started[@]} - 1; i >= 0; i--)); do
@@ -68,6 +73,7 @@ cleanup() {
     rm -f "$run/$name.pid"
   done
   [ ${#started[@]} -gt 0 ] && log "stopped ${started[*]}"
+  for cleanup_step in "${cleanups[@]}"; do "$cleanup_step"; done
   exit $status
 }
 trap cleanup EXIT INT TERM
@@ -80,26 +86,44 @@ start() {
   started+=("$1")
 }
 
-# A service counts as running when its port answers; the worker when a worker process runs.
+if [ "${PULSE_ISOLATED:-0}" = 1 ]; then
+  free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+  isolated_db="pulse_browser_test_$$"
+  export DATABASE_URL="${DATABASE_URL%/*}/$isolated_db"
+  export STREAM_PREFIX="browser-test-$$"
+  export INFERENCE_ADDR="127.0.0.1:$(free_port)" ANALYTICS_ADDR="127.0.0.1:$(free_port)" INGESTER_ADDR="127.0.0.1:$(free_port)"
+  export INFERENCE_URL="http://$INFERENCE_ADDR" ANALYTICS_URL="http://$ANALYTICS_ADDR" INGESTER_URL="http://$INGESTER_ADDR"
+  remove_isolated() {
+    redis-cli -u "$REDIS_URL" --scan --pattern "$STREAM_PREFIX:*" | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null || true
+    psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS $isolated_db WITH (FORCE)" >/dev/null 2>&1 || true
+  }
+  cleanups+=(remove_isolated)
+fi
+inference_port=${INFERENCE_ADDR:-:50051}; inference_port=${inference_port##*:}
+analytics_port=${ANALYTICS_ADDR:-:50052}; analytics_port=${analytics_port##*:}
+ingester_port=${INGESTER_ADDR:-:50053}; ingester_port=${ingester_port##*:}
+
+# A service counts as running when its port answers; the worker when a worker process runs
+# (in isolated mode, never: the run has its own of each).
 "$bin/pulse-store" migrate >"$run/migrate.log" 2>&1 || { cat "$run/migrate.log"; exit 1; }
-if ! port_open 50051; then
+if ! port_open "$inference_port"; then
   log "starting inference"
   start pulse-inference --sentiment-model-dir "$root/models/pulse-minilm" --emotion-model-dir "$root/models/pulse-minilm"
-  wait_port 50051 pulse-inference
+  wait_port "$inference_port" pulse-inference
 fi
-if ! port_open 50052; then
+if ! port_open "$analytics_port"; then
   log "starting analytics"
   start pulse-analytics
-  wait_port 50052 pulse-analytics
+  wait_port "$analytics_port" pulse-analytics
 fi
-if ! pgrep -x pulse-worker >/dev/null; then
+if [ "${PULSE_ISOLATED:-0}" = 1 ] || ! pgrep -x pulse-worker >/dev/null; then
   log "starting a worker"
   start pulse-worker
 fi
-if ! port_open 50053; then
+if ! port_open "$ingester_port"; then
   log "starting the ingester (60 posts/min)"
   POSTS_PER_MINUTE=${POSTS_PER_MINUTE:-60} start pulse-ingester
-  wait_port 50053 pulse-ingester
+  wait_port "$ingester_port" pulse-ingester
 fi
 
 log "running dashboard/e2e/browser.test.mjs"

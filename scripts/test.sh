@@ -57,7 +57,7 @@ read -r passed failed skipped < <(awk '/^test result:/ {
 rm -f "$log"
 if [ "$status" -eq 0 ]; then
   step "dashboard in Chromium against the real services"
-  if PULSE_BIN_DIR="$root/target/debug" scripts/browser-test.sh; then
+  if PULSE_ISOLATED=1 PULSE_BIN_DIR="$root/target/debug" scripts/browser-test.sh; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))

@@ -126,6 +126,25 @@ try {
     1_000,
   );
 
+  // The filters below need a negative reddit post in the table whatever the generator has
+  // produced so far, so one is published through the gateway and awaited.
+  log("publishing a negative reddit post");
+  const complaintId = `browser-test-${Date.now()}`;
+  const published = await fetch(`${baseUrl}/api/posts`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      posts: [{ post_id: complaintId, source: "reddit", author: "browser_test", content: "This update is awful. I hate it, it broke everything and support ignored me." }],
+    }),
+  });
+  assert(published.ok, `POST /api/posts answered ${published.status}`);
+  await waitFor(
+    "the published complaint to be analysed as negative",
+    async () => (await api("/api/posts?limit=50&source=reddit&sentiment=negative")).data.some((p) => p.post_id === complaintId),
+    30_000,
+    500,
+  );
+
   context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
     headless: true,

@@ -15,14 +15,15 @@ start_service() {
 }
 
 # wait_port PORT NAME: waits up to 60 s for NAME to listen on PORT; exits with its log if it
-# dies first or never does.
+# dies first or never does. A failed binary ends its log with the error and, under
+# RUST_BACKTRACE, a backtrace that would push the error out of view, so that part is left out.
 wait_port() {
   local port=$1 name=$2
   for _ in $(seq 1 120); do
     port_open "$port" && return 0
     if ! kill -0 "$(cat "$run/$name.pid")" 2>/dev/null; then
-      echo "$name exited; its log:" >&2
-      tail -n 20 "$run/$name.log" >&2
+      echo "$name exited; its log (without the backtrace):" >&2
+      sed '/^Stack backtrace:/,$d' "$run/$name.log" | tail -n 40 >&2
       exit 1
     fi
     sleep 0.5
