@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use pulse_core::propagation::TracedChannel;
 use pulse_proto::v1::{
     analytics_service_client::AnalyticsServiceClient,
     inference_service_client::InferenceServiceClient, ingest_service_client::IngestServiceClient,
 };
+use pulse_runtime::propagation::TracedChannel;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_client::HealthClient;
 

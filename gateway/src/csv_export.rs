@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
-use pulse_core::domain::{datetime_to_timestamp, timestamp_to_datetime};
+use pulse_domain::{datetime_to_timestamp, timestamp_to_datetime};
 use pulse_proto::v1::{AnalyzedPost, ListPostsRequest, PostFilter};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;

@@ -15,13 +15,13 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{SecondsFormat, Utc};
 use futures::{SinkExt, StreamExt};
-use pulse_core::{
-    backoff::Backoff,
-    propagation::{TracedChannel, context_from_traceparent, set_remote_parent},
-};
 use pulse_proto::v1::{
     WatchEventsRequest, analytics_service_client::AnalyticsServiceClient,
     watch_events_response::Event,
+};
+use pulse_runtime::{
+    backoff::Backoff,
+    propagation::{TracedChannel, context_from_traceparent, set_remote_parent},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -159,7 +159,7 @@ pub fn document() -> Value {
     analyze["requestBody"] = json_body(json!({
         "type": "object", "required": ["text"], "additionalProperties": false,
         "properties": {
-            "text": {"type": "string", "minLength": 1, "maxLength": pulse_core::domain::MAX_CONTENT_CHARS},
+            "text": {"type": "string", "minLength": 1, "maxLength": pulse_domain::MAX_CONTENT_CHARS},
             "tasks": {"type": "array", "items": {"type": "string", "enum": ["sentiment", "emotion"]}},
         },
     }));

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use pulse_core::domain::datetime_to_timestamp;
+use pulse_domain::datetime_to_timestamp;
 use pulse_proto::v1::PostFilter;
 use serde_json::{Map, Value};
 

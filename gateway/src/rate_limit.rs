@@ -11,7 +11,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use pulse_stream::StreamKeys;
+use pulse_stream::RedisKeys;
 use redis::aio::ConnectionManager;
 use warp::http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 
@@ -23,7 +23,7 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(200);
 #[derive(Clone)]
 pub struct RateLimiter {
     conn: ConnectionManager,
-    keys: StreamKeys,
+    keys: RedisKeys,
     limit: u64,
     window_secs: u64,
     trust_forwarded_for: bool,
@@ -46,7 +46,7 @@ pub fn client_ip(
 impl RateLimiter {
     pub fn new(
         conn: ConnectionManager,
-        keys: StreamKeys,
+        keys: RedisKeys,
         limit: u64,
         window_secs: u64,
         trust_forwarded_for: bool,

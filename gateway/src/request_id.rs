@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 
-use pulse_core::propagation::{extract_from_headers, set_remote_parent};
+use pulse_runtime::propagation::{extract_from_headers, set_remote_parent};
 use warp::{Filter, http::HeaderMap};
 
 pub const HEADER: &str = "x-request-id";

@@ -127,7 +127,7 @@ pub async fn alerts(clients: Clients, query: Query) -> Response {
                 .clone()
                 .list_alerts(ListAlertsRequest {
                     limit,
-                    since: since.map(pulse_core::domain::datetime_to_timestamp),
+                    since: since.map(pulse_domain::datetime_to_timestamp),
                 })
                 .await?
                 .into_inner()
@@ -275,7 +275,7 @@ pub async fn analyze(clients: Clients, bytes: Result<Bytes, ApiError>) -> Respon
                     "text must not be empty",
                 ));
             }
-            let max = pulse_core::domain::MAX_CONTENT_CHARS;
+            let max = pulse_domain::MAX_CONTENT_CHARS;
             if text.chars().count() > max {
                 return Err(ApiError::bad_request(
                     "PARAMETER_TOO_LONG",
@@ -378,7 +378,7 @@ pub async fn publish(clients: Clients, bytes: Result<Bytes, ApiError>) -> Respon
                     source: p.source,
                     author: p.author,
                     content: p.content,
-                    created_at: Some(pulse_core::domain::datetime_to_timestamp(created_at)),
+                    created_at: Some(pulse_domain::datetime_to_timestamp(created_at)),
                 });
             }
             let response = clients

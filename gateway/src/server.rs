@@ -17,7 +17,7 @@ use crate::{
     request_id::{self, RequestId},
     routes, websocket,
 };
-use pulse_core::admin::Readiness;
+use pulse_runtime::admin::Readiness;
 
 /// The CORS policy of the API, from `CORS_ALLOWED_ORIGINS`.
 fn cors(config: &Config) -> warp::cors::Builder {
@@ -257,7 +257,7 @@ pub async fn serve(
     let clients = Clients::new(config)?;
     let limiter = RateLimiter::new(
         pulse_stream::connection::connect_lazy(&config.redis_url)?,
-        pulse_stream::StreamKeys::new(&config.stream_prefix),
+        pulse_stream::RedisKeys::new(&config.stream_prefix),
         config.rate_limit_requests,
         config.rate_limit_window_secs,
         config.trust_forwarded_for,
@@ -266,7 +266,7 @@ pub async fn serve(
     let metrics = GatewayMetrics::new(&registry)?;
     let readiness = Readiness::default();
     readiness.set(true);
-    let _admin = pulse_core::admin::start(config.admin_addr, registry, readiness).await?;
+    let _admin = pulse_runtime::admin::start(config.admin_addr, registry, readiness).await?;
     let (events, _) = broadcast::channel(live::CLIENT_BUFFER);
     let follower = tokio::spawn(live::follow(
         Clients::watch_channel(config)?,
@@ -285,5 +285,5 @@ pub async fn serve(
 /// Binds the configured address and serves until SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.addr).await?;
-    serve(&config, listener, pulse_core::shutdown::signal()).await
+    serve(&config, listener, pulse_runtime::shutdown::signal()).await
 }

@@ -1,6 +1,6 @@
 //! Wire types to the JSON the REST API and the WebSocket send.
 
-use pulse_core::domain::timestamp_to_datetime;
+use pulse_domain::timestamp_to_datetime;
 use pulse_proto::v1;
 use serde_json::{Value, json};
 

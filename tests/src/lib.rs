@@ -20,8 +20,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
-use pulse_core::admin::Readiness;
 use pulse_proto::v1::ingest_service_client::IngestServiceClient;
+use pulse_runtime::admin::Readiness;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use proxy::FaultProxy;
@@ -480,8 +480,8 @@ impl Platform {
         Ok(IngestServiceClient::connect(format!("http://{}", self.ingester_addr)).await?)
     }
 
-    pub fn stream_keys(&self) -> pulse_stream::StreamKeys {
-        pulse_stream::StreamKeys::new(&self.stream_prefix)
+    pub fn stream_keys(&self) -> pulse_stream::RedisKeys {
+        pulse_stream::RedisKeys::new(&self.stream_prefix)
     }
 
     /// Rows in `social_media_posts` and `sentiment_analysis`.

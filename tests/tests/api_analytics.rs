@@ -25,7 +25,7 @@ fn post(id: &str, content: &str) -> Post {
         source: "twitter".into(),
         author: "alerts".into(),
         content: content.to_owned(),
-        created_at: Some(pulse_core::domain::datetime_to_timestamp(Utc::now())),
+        created_at: Some(pulse_domain::datetime_to_timestamp(Utc::now())),
     }
 }
 

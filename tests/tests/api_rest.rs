@@ -355,8 +355,8 @@ async fn every_endpoint_filter_and_error_path() -> anyhow::Result<()> {
         let pool = pulse_store::connect_pool(&platform.database.url, 1)?;
         let mut db = pool.get().await?;
         let created = Utc::now() - chrono::Duration::hours(1);
-        let posts: Vec<pulse_core::Post> = (0..extra)
-            .map(|i| pulse_core::Post {
+        let posts: Vec<pulse_domain::Post> = (0..extra)
+            .map(|i| pulse_domain::Post {
                 post_id: format!("bulk-{i}"),
                 source: "bulk".into(),
                 author: "loader".into(),
@@ -364,9 +364,9 @@ async fn every_endpoint_filter_and_error_path() -> anyhow::Result<()> {
                 created_at: created + chrono::Duration::milliseconds(i),
             })
             .collect();
-        let analyses: Vec<pulse_core::Analysis> = posts
+        let analyses: Vec<pulse_domain::Analysis> = posts
             .iter()
-            .map(|p| pulse_core::Analysis {
+            .map(|p| pulse_domain::Analysis {
                 post_id: p.post_id.clone(),
                 model_name: "test-model".into(),
                 sentiment_label: "neutral".into(),

@@ -19,7 +19,7 @@ use pulse_e2e::{
     workspace_root,
 };
 
-/// `pulse_core::telemetry::SHUTDOWN_DEADLINE` plus start-up and slack on a loaded machine.
+/// `pulse_runtime::telemetry::SHUTDOWN_DEADLINE` plus start-up and slack on a loaded machine.
 const DEADLINE: Duration = Duration::from_secs(12);
 
 /// Where the commands send their traces.

@@ -39,7 +39,7 @@ fn posts(prefix: &str, range: std::ops::Range<usize>) -> Vec<Post> {
                 source: post.source,
                 author: post.author,
                 content: post.content,
-                created_at: Some(pulse_core::domain::datetime_to_timestamp(Utc::now())),
+                created_at: Some(pulse_domain::datetime_to_timestamp(Utc::now())),
             }
         })
         .collect()

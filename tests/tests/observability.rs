@@ -121,7 +121,7 @@ fn run_service(role: &str) -> ExitCode {
     let result = tokio::runtime::Runtime::new()
         .context("starting a runtime")
         .and_then(|rt| {
-            rt.block_on(pulse_core::telemetry::traced(&name, async {
+            rt.block_on(pulse_runtime::telemetry::traced(&name, async {
                 let args = [name.as_str()];
                 match role {
                     "inference" => {

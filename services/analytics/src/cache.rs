@@ -11,7 +11,7 @@ use std::time::Duration;
 use prost::Message;
 use pulse_proto::v1::GetDistributionResponse;
 use pulse_store::PostQuery;
-use pulse_stream::StreamKeys;
+use pulse_stream::RedisKeys;
 use redis::aio::ConnectionManager;
 
 use crate::metrics::AnalyticsMetrics;
@@ -22,7 +22,7 @@ const CACHE_TIMEOUT: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct DistributionCache {
     conn: ConnectionManager,
-    keys: StreamKeys,
+    keys: RedisKeys,
     ttl: Duration,
     metrics: AnalyticsMetrics,
 }
@@ -68,7 +68,7 @@ fn decode(canonical: &str, bytes: &[u8]) -> Option<GetDistributionResponse> {
 impl DistributionCache {
     pub fn new(
         conn: ConnectionManager,
-        keys: StreamKeys,
+        keys: RedisKeys,
         ttl: Duration,
         metrics: AnalyticsMetrics,
     ) -> Self {

@@ -1,6 +1,6 @@
 //! Stored rows and events to wire types, and wire filters to store queries.
 
-use pulse_core::domain::{datetime_to_timestamp, timestamp_to_datetime};
+use pulse_domain::{datetime_to_timestamp, timestamp_to_datetime};
 use pulse_proto::v1;
 use pulse_store::{PostQuery, alerts::StoredAlert, posts::StoredPost, stats::Distribution};
 use tonic::Status;

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use pulse_core::domain::datetime_to_timestamp;
+use pulse_domain::datetime_to_timestamp;
 use pulse_proto::v1::{self, WatchEventsResponse, watch_events_response::Event as WireEvent};
 use pulse_store::{Pool, PostQuery};
 use pulse_stream::{Event, EventFeed, connection::connect_blocking};

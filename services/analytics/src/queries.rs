@@ -204,7 +204,7 @@ impl AnalyticsService for AnalyticsApi {
             buckets: rows
                 .into_iter()
                 .map(|b| v1::AggregateBucket {
-                    start: Some(pulse_core::domain::datetime_to_timestamp(b.start)),
+                    start: Some(pulse_domain::datetime_to_timestamp(b.start)),
                     total: b.total,
                     positive: b.positive,
                     neutral: b.neutral,
@@ -233,7 +233,7 @@ impl AnalyticsService for AnalyticsApi {
         let since = request
             .since
             .map(|ts| {
-                pulse_core::domain::timestamp_to_datetime(&ts)
+                pulse_domain::timestamp_to_datetime(&ts)
                     .ok_or_else(|| Status::invalid_argument("since is not a valid time"))
             })
             .transpose()?;

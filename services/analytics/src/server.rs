@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use pulse_proto::v1::analytics_service_server::AnalyticsServiceServer;
-use pulse_stream::{EventFeed, StreamKeys};
+use pulse_stream::{EventFeed, RedisKeys};
 use tokio::net::TcpListener;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
@@ -13,7 +13,7 @@ use crate::{
     Config, alerts::AlertMonitor, cache::DistributionCache, feed::Feed, metrics::AnalyticsMetrics,
     queries::AnalyticsApi, totals::TotalCache,
 };
-use pulse_core::admin::Readiness;
+use pulse_runtime::admin::Readiness;
 
 /// How often the reachability of PostgreSQL and Redis is re-checked.
 const DEPENDENCY_CHECK_EVERY: Duration = Duration::from_secs(5);
@@ -60,7 +60,7 @@ pub async fn serve(
     let pool = pulse_store::connect_pool(&config.database_url, config.database_pool_size)?;
     // Lazy: reads fall back to PostgreSQL while Redis is down, so the service starts without it.
     let conn = pulse_stream::connection::connect_lazy(&config.redis_url)?;
-    let keys = StreamKeys::new(&config.stream_prefix);
+    let keys = RedisKeys::new(&config.stream_prefix);
     let events = EventFeed::new(
         conn.clone(),
         &keys,
@@ -80,7 +80,7 @@ pub async fn serve(
         config.metrics_interval(),
         stop_feed,
     );
-    let (health, health_service) = pulse_core::grpc::health();
+    let (health, health_service) = pulse_runtime::grpc::health();
     health
         .set_serving::<AnalyticsServiceServer<AnalyticsApi>>()
         .await;
@@ -111,7 +111,7 @@ pub async fn serve(
         pool.clone(),
         conn,
     ));
-    let router = pulse_core::grpc::server(&registry)?
+    let router = pulse_runtime::grpc::server(&registry)?
         .add_service(health_service)
         .add_service(AnalyticsServiceServer::new(AnalyticsApi::new(
             pool,
@@ -119,10 +119,10 @@ pub async fn serve(
             cache,
             TotalCache::new(Duration::from_millis(config.list_total_ttl_ms)),
         )));
-    let router = pulse_core::grpc::with_reflection(router, "pulse.v1.AnalyticsService")?;
+    let router = pulse_runtime::grpc::with_reflection(router, "pulse.v1.AnalyticsService")?;
     tracing::info!(addr = %listener.local_addr()?, "analytics listening");
-    let _admin = pulse_core::admin::start(config.admin_addr, registry, readiness).await?;
-    let served = pulse_core::grpc::serve(router, listener, shutdown).await;
+    let _admin = pulse_runtime::admin::start(config.admin_addr, registry, readiness).await?;
+    let served = pulse_runtime::grpc::serve(router, listener, shutdown).await;
     dependencies.abort();
     if let Some(monitor) = monitor {
         monitor.abort();
@@ -132,6 +132,6 @@ pub async fn serve(
 
 /// Binds the configured address and serves until SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let listener = pulse_core::grpc::bind(config.addr).await?;
-    serve(&config, listener, pulse_core::shutdown::signal()).await
+    let listener = pulse_runtime::grpc::bind(config.addr).await?;
+    serve(&config, listener, pulse_runtime::shutdown::signal()).await
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use pulse_proto::v1::inference_service_server::InferenceServiceServer;
 use tokio::net::TcpListener;
 
-use pulse_core::admin::Readiness;
+use pulse_runtime::admin::Readiness;
 
 use crate::{
     Config,
@@ -97,20 +97,20 @@ pub async fn serve(
         config.llm_backend(&metrics),
         metrics,
     );
-    let (health, health_service) = pulse_core::grpc::health();
+    let (health, health_service) = pulse_runtime::grpc::health();
     // Models are loaded before the server starts, so it is SERVING from its first request.
     health
         .set_serving::<InferenceServiceServer<InferenceApi>>()
         .await;
-    let router = pulse_core::grpc::server(&registry)?
+    let router = pulse_runtime::grpc::server(&registry)?
         .add_service(health_service)
         .add_service(InferenceServiceServer::new(api));
-    let router = pulse_core::grpc::with_reflection(router, "pulse.v1.InferenceService")?;
+    let router = pulse_runtime::grpc::with_reflection(router, "pulse.v1.InferenceService")?;
     let readiness = Readiness::default();
     readiness.set(true);
-    let _admin = pulse_core::admin::start(config.admin_addr, registry, readiness).await?;
+    let _admin = pulse_runtime::admin::start(config.admin_addr, registry, readiness).await?;
     tracing::info!(addr = %listener.local_addr()?, "inference listening");
-    let served = pulse_core::grpc::serve(router, listener, shutdown).await;
+    let served = pulse_runtime::grpc::serve(router, listener, shutdown).await;
     Ok(served?)
 }
 
@@ -152,6 +152,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let config = config.clone();
         tokio::task::spawn_blocking(move || load_models(&config)).await??
     };
-    let listener = pulse_core::grpc::bind(config.addr).await?;
-    serve(&config, models, listener, pulse_core::shutdown::signal()).await
+    let listener = pulse_runtime::grpc::bind(config.addr).await?;
+    serve(&config, models, listener, pulse_runtime::shutdown::signal()).await
 }

@@ -5,7 +5,7 @@
 //! mix to show before real posts arrive.
 
 use chrono::Utc;
-use pulse_core::Post;
+use pulse_domain::Post;
 use rand::{Rng, seq::IndexedRandom};
 
 const POSITIVE: &[&str] = &[

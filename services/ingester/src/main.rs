@@ -3,5 +3,5 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = pulse_ingester::Config::parse();
-    pulse_core::telemetry::traced("pulse-ingester", pulse_ingester::run(config)).await
+    pulse_runtime::telemetry::traced("pulse-ingester", pulse_ingester::run(config)).await
 }

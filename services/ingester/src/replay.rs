@@ -16,7 +16,8 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use pulse_core::{Post, backoff::Backoff, propagation::current_traceparent};
+use pulse_domain::Post;
+use pulse_runtime::{backoff::Backoff, propagation::current_traceparent};
 use pulse_stream::{PostEntry, Producer};
 use tokio::io::AsyncBufReadExt;
 

@@ -2,13 +2,13 @@
 
 use std::{future::Future, path::Path, time::Duration};
 
-use pulse_core::{
+use pulse_proto::v1::ingest_service_server::IngestServiceServer;
+use pulse_runtime::{
     admin::Readiness,
     backoff::{Backoff, retry_until_ready},
     propagation::current_traceparent,
 };
-use pulse_proto::v1::ingest_service_server::IngestServiceServer;
-use pulse_stream::{PostEntry, Producer, StreamError, StreamKeys};
+use pulse_stream::{PostEntry, Producer, RedisKeys, StreamError};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -115,7 +115,7 @@ async fn connect_when_redis_answers(
     config: &Config,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> anyhow::Result<Option<Producer>> {
-    let keys = StreamKeys::new(&config.stream_prefix);
+    let keys = RedisKeys::new(&config.stream_prefix);
     let producer = retry_until_ready(
         Backoff::default(),
         "redis unreachable at start",
@@ -187,7 +187,8 @@ pub async fn serve_with(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let _admin = pulse_core::admin::start(config.admin_addr, registry, readiness.clone()).await?;
+    let _admin =
+        pulse_runtime::admin::start(config.admin_addr, registry, readiness.clone()).await?;
     let mut shutdown = std::pin::pin!(shutdown);
     let Some(producer) = connect_when_redis_answers(config, &mut shutdown).await? else {
         let _ = stop_tx.send(true);
@@ -202,15 +203,15 @@ pub async fn serve_with(
         metrics.clone(),
         stopped(&stop_rx),
     ));
-    let (health, health_service) = pulse_core::grpc::health();
+    let (health, health_service) = pulse_runtime::grpc::health();
     health.set_serving::<IngestServiceServer<IngestApi>>().await;
     let api = IngestApi::new(producer, config.max_publish_batch, metrics, gate);
-    let router = pulse_core::grpc::server(&grpc_registry)?
+    let router = pulse_runtime::grpc::server(&grpc_registry)?
         .add_service(health_service)
         .add_service(IngestServiceServer::new(api));
-    let router = pulse_core::grpc::with_reflection(router, "pulse.v1.IngestService")?;
+    let router = pulse_runtime::grpc::with_reflection(router, "pulse.v1.IngestService")?;
     tracing::info!(addr = %listener.local_addr()?, posts_per_minute = config.posts_per_minute, "ingester listening");
-    let result = pulse_core::grpc::serve(router, listener, shutdown).await;
+    let result = pulse_runtime::grpc::serve(router, listener, shutdown).await;
     let _ = stop_tx.send(true);
     let _ = generator.await;
     watcher.abort();
@@ -224,8 +225,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(Command::Replay { file, rate }) = &config.command {
         return replay_file(&config, file, *rate).await;
     }
-    let listener = pulse_core::grpc::bind(config.addr).await?;
-    serve(&config, listener, pulse_core::shutdown::signal()).await
+    let listener = pulse_runtime::grpc::bind(config.addr).await?;
+    serve(&config, listener, pulse_runtime::shutdown::signal()).await
 }
 
 /// `pulse-ingester replay FILE`: invalid lines go to stderr, the summary to stdout.
@@ -238,7 +239,7 @@ async fn replay_file(config: &Config, file: &Path, rate: Option<f64>) -> anyhow:
         );
     }
     let metrics = IngesterMetrics::new(&prometheus::Registry::new())?;
-    let mut shutdown = std::pin::pin!(pulse_core::shutdown::signal());
+    let mut shutdown = std::pin::pin!(pulse_runtime::shutdown::signal());
     let Some(producer) = connect_when_redis_answers(config, &mut shutdown).await? else {
         return Ok(());
     };

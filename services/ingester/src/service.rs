@@ -1,10 +1,11 @@
 //! `pulse.v1.IngestService`: real posts in, validated one by one.
 
 use chrono::Utc;
-use pulse_core::{Post, propagation::current_traceparent};
+use pulse_domain::Post;
 use pulse_proto::v1::{
     PublishRequest, PublishResponse, PublishResult, ingest_service_server::IngestService,
 };
+use pulse_runtime::propagation::current_traceparent;
 use pulse_stream::{PostEntry, Producer};
 use tonic::{Request, Response, Status};
 

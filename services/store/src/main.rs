@@ -30,7 +30,7 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    pulse_core::telemetry::traced("pulse-store", run(cli)).await
+    pulse_runtime::telemetry::traced("pulse-store", run(cli)).await
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

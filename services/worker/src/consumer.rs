@@ -18,14 +18,14 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use futures::FutureExt;
-use pulse_core::{
+use pulse_proto::v1::inference_service_client::InferenceServiceClient;
+use pulse_runtime::{
     admin::Readiness,
     backoff::{Backoff, retry_until_ready},
     propagation::TracedChannel,
 };
-use pulse_proto::v1::inference_service_client::InferenceServiceClient;
 use pulse_stream::{
-    Delivery, EventFeed, GroupConsumer, StreamError, StreamKeys, connection::connect_blocking,
+    Delivery, EventFeed, GroupConsumer, RedisKeys, StreamError, connection::connect_blocking,
 };
 use tokio::task::{JoinError, JoinSet};
 use tonic::transport::Endpoint;
@@ -69,7 +69,7 @@ async fn watch_backlog(consumer: GroupConsumer, metrics: WorkerMetrics) {
 
 /// Builds the processor's connections; only Redis must answer (the others connect lazily).
 pub async fn processor(config: &Config, metrics: WorkerMetrics) -> anyhow::Result<Processor> {
-    let keys = StreamKeys::new(&config.stream_prefix);
+    let keys = RedisKeys::new(&config.stream_prefix);
     let conn = pulse_stream::connect(&config.redis_url).await?;
     let blocking = connect_blocking(&config.redis_url, config.block()).await?;
     let consumer = GroupConsumer::new(conn.clone(), blocking, keys.clone(), config.consumer_name());
@@ -415,7 +415,8 @@ pub async fn serve_with(
     config.check()?;
     let metrics = WorkerMetrics::new(&registry)?;
     let mut shutdown = Box::pin(shutdown).shared();
-    let _admin = pulse_core::admin::start(config.admin_addr, registry, readiness.clone()).await?;
+    let _admin =
+        pulse_runtime::admin::start(config.admin_addr, registry, readiness.clone()).await?;
     let Some(processor) = processor_when_redis_answers(config, &metrics, &mut shutdown).await?
     else {
         return Ok(());
@@ -471,5 +472,5 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(crate::config::Command::Dlq(command)) = &config.command {
         return crate::dlq::run(&config, command, &mut std::io::stdout()).await;
     }
-    serve(&config, pulse_core::shutdown::signal()).await
+    serve(&config, pulse_runtime::shutdown::signal()).await
 }

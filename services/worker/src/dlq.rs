@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use pulse_stream::{DeadLetter, DeadLetters, StreamKeys};
+use pulse_stream::{DeadLetter, DeadLetters, RedisKeys};
 
 use crate::{Config, config::DlqCommand};
 
@@ -21,7 +21,7 @@ pub async fn run(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let conn = pulse_stream::connect(&config.redis_url).await?;
-    let keys = StreamKeys::new(&config.stream_prefix);
+    let keys = RedisKeys::new(&config.stream_prefix);
     let dlq = DeadLetters::new(conn, keys.clone());
     match command {
         DlqCommand::List { limit } => {

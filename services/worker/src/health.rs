@@ -14,8 +14,8 @@ use std::{
     time::Duration,
 };
 
-use pulse_core::{admin::Readiness, propagation::TracedChannel};
 use pulse_proto::v1::{GetModelInfoRequest, inference_service_client::InferenceServiceClient};
+use pulse_runtime::{admin::Readiness, propagation::TracedChannel};
 use pulse_store::Pool;
 use pulse_stream::GroupConsumer;
 

@@ -20,14 +20,12 @@ use std::{
 
 use chrono::Utc;
 use opentelemetry::trace::TraceContextExt;
-use pulse_core::{
-    Analysis, Post,
-    propagation::{
-        TracedChannel, context_from_traceparent, current_traceparent, set_remote_parent,
-    },
-};
+use pulse_domain::{Analysis, Post};
 use pulse_proto::v1::{
     self, AnalyzeBatchRequest, Task, inference_service_client::InferenceServiceClient,
+};
+use pulse_runtime::propagation::{
+    TracedChannel, context_from_traceparent, current_traceparent, set_remote_parent,
 };
 use pulse_store::{Pool, StoreError, posts::insert_analysed};
 use pulse_stream::{Delivery, Event, EventFeed, GroupConsumer, PostEntry, StreamError};

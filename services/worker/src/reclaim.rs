@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use pulse_core::backoff::Backoff;
+use pulse_runtime::backoff::Backoff;
 use tokio::time::Instant;
 
 /// What the read loop should do next.

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use clap::Parser;
-use pulse_core::Post;
+use pulse_domain::Post;
 use pulse_stream::{
-    GroupConsumer, PostEntry, Producer, StreamKeys,
+    GroupConsumer, PostEntry, Producer, RedisKeys,
     connection::{connect, connect_blocking},
 };
 use pulse_worker::{Config, config::DlqCommand};
@@ -37,7 +37,7 @@ async fn run(config: &Config, command: DlqCommand) -> (anyhow::Result<()>, Strin
 #[tokio::test]
 async fn dead_letters_are_listed_and_replayed_by_id_or_all_at_once() -> anyhow::Result<()> {
     let prefix = format!("pulse-test-dlq-{}", uuid::Uuid::new_v4().simple());
-    let keys = StreamKeys::new(&prefix);
+    let keys = RedisKeys::new(&prefix);
     let conn = connect(&redis_url()).await?;
     let blocking = connect_blocking(&redis_url(), Duration::from_millis(100)).await?;
     let consumer = GroupConsumer::new(conn.clone(), blocking, keys.clone(), "w");

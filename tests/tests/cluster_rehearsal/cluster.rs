@@ -557,7 +557,7 @@ fn post(id: &str) -> Post {
         source: "twitter".to_owned(),
         author: "rehearsal".to_owned(),
         content: "The rollout went smoothly and the new release feels fast".to_owned(),
-        created_at: Some(pulse_core::domain::datetime_to_timestamp(chrono::Utc::now())),
+        created_at: Some(pulse_domain::datetime_to_timestamp(chrono::Utc::now())),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The store against a real PostgreSQL: one throw-away database per test.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use pulse_core::{Analysis, Post};
+use pulse_domain::{Analysis, Post};
 use pulse_store::{
     PostQuery, migrate, posts,
     provision::{drop_database, ensure_database, with_database},

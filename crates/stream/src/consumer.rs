@@ -17,7 +17,7 @@ use redis::{
 };
 
 use crate::{
-    Backlog, StreamError, StreamKeys, backlog,
+    Backlog, RedisKeys, StreamError, backlog,
     codec::raw_fields,
     dead_letters::{self, FIELD_CONSUMER, FIELD_DELIVERIES, FIELD_ORIGINAL_ID, FIELD_REASON},
     keys::WORKER_GROUP,
@@ -54,7 +54,7 @@ pub struct GroupConsumer {
     conn: ConnectionManager,
     /// For XREADGROUP BLOCK only.
     blocking: ConnectionManager,
-    keys: StreamKeys,
+    keys: RedisKeys,
     consumer: String,
 }
 
@@ -62,7 +62,7 @@ impl GroupConsumer {
     pub fn new(
         conn: ConnectionManager,
         blocking: ConnectionManager,
-        keys: StreamKeys,
+        keys: RedisKeys,
         consumer: impl Into<String>,
     ) -> Self {
         Self {

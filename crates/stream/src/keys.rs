@@ -1,4 +1,5 @@
-//! Redis key names, all derived from one prefix.
+//! Every Redis key Pulse uses, all derived from one prefix: the streams, the read cache and
+//! the rate-limit counters. No other crate names a key.
 //!
 //! The default prefix `pulse` gives `pulse:posts`, `pulse:posts:dlq` and `pulse:events`. Tests
 //! use a unique prefix each so they never see each other's entries.
@@ -7,11 +8,11 @@
 pub const WORKER_GROUP: &str = "workers";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamKeys {
+pub struct RedisKeys {
     prefix: String,
 }
 
-impl StreamKeys {
+impl RedisKeys {
     pub fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
@@ -49,7 +50,7 @@ impl StreamKeys {
     }
 }
 
-impl Default for StreamKeys {
+impl Default for RedisKeys {
     fn default() -> Self {
         Self::new("pulse")
     }
@@ -61,7 +62,7 @@ mod tests {
 
     #[test]
     fn default_keys_match_the_design() {
-        let keys = StreamKeys::default();
+        let keys = RedisKeys::default();
         assert_eq!(keys.posts(), "pulse:posts");
         assert_eq!(keys.dead_letters(), "pulse:posts:dlq");
         assert_eq!(keys.events(), "pulse:events");

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use pulse_core::{Post, PostError};
+use pulse_domain::{Post, PostError};
 use redis::Value;
 
 /// Version of the entry layout, written in field `v`.

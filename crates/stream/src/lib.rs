@@ -27,5 +27,5 @@ pub use consumer::{Delivery, GroupConsumer};
 pub use dead_letters::{DeadLetter, DeadLetters};
 pub use error::StreamError;
 pub use events::{Event, EventFeed, FeedEntry};
-pub use keys::StreamKeys;
+pub use keys::RedisKeys;
 pub use producer::Producer;

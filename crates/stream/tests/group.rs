@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use pulse_core::Post;
+use pulse_domain::Post;
 use pulse_stream::{
-    DeadLetters, Event, EventFeed, GroupConsumer, PostEntry, Producer, StreamKeys,
+    DeadLetters, Event, EventFeed, GroupConsumer, PostEntry, Producer, RedisKeys,
     connection::{connect, connect_blocking},
     trim::trim_processed,
 };
@@ -16,13 +16,13 @@ fn redis_url() -> String {
 }
 
 struct Fixture {
-    keys: StreamKeys,
+    keys: RedisKeys,
     conn: ConnectionManager,
 }
 
 impl Fixture {
     async fn new() -> Self {
-        let keys = StreamKeys::new(format!("pulse-test-{}", uuid::Uuid::new_v4().simple()));
+        let keys = RedisKeys::new(format!("pulse-test-{}", uuid::Uuid::new_v4().simple()));
         let conn = connect(&redis_url()).await.expect("redis");
         Fixture { keys, conn }
     }

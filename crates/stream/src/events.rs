@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use pulse_core::{Analysis, Post};
+use pulse_domain::{Analysis, Post};
 use redis::{Value, aio::ConnectionManager, streams::StreamReadReply};
 
-use crate::{StreamError, StreamKeys};
+use crate::{RedisKeys, StreamError};
 
 /// Default approximate cap on the feed's length: enough for a client to resume after minutes.
 pub const DEFAULT_EVENTS_MAX_LEN: usize = 100_000;
@@ -51,7 +51,7 @@ pub struct EventFeed {
 }
 
 impl EventFeed {
-    pub fn new(conn: ConnectionManager, keys: &StreamKeys, max_len: usize) -> Self {
+    pub fn new(conn: ConnectionManager, keys: &RedisKeys, max_len: usize) -> Self {
         Self {
             conn,
             key: keys.events(),

@@ -147,7 +147,7 @@ fn post(tag: &str, n: usize, content: &str) -> pulse_proto::v1::Post {
         source: tag.to_owned(),
         author: "pulse-bench".into(),
         content: content.to_owned(),
-        created_at: Some(pulse_core::domain::datetime_to_timestamp(chrono::Utc::now())),
+        created_at: Some(pulse_domain::datetime_to_timestamp(chrono::Utc::now())),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use redis::aio::ConnectionManager;
 
-use crate::{Backlog, PostEntry, StreamError, StreamKeys, backlog};
+use crate::{Backlog, PostEntry, RedisKeys, StreamError, backlog};
 
 /// Default approximate cap on the work stream's length: a last resort far above any backlog the
 /// ingesters allow (their high-water mark), so it can never drop an entry still pending. In
@@ -19,7 +19,7 @@ pub struct Producer {
 }
 
 impl Producer {
-    pub fn new(conn: ConnectionManager, keys: &StreamKeys, max_len: usize) -> Self {
+    pub fn new(conn: ConnectionManager, keys: &RedisKeys, max_len: usize) -> Self {
         Self {
             conn,
             key: keys.posts(),

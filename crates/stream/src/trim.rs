@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use redis::{Value, aio::ConnectionManager};
 
-use crate::{StreamError, StreamKeys};
+use crate::{RedisKeys, StreamError};
 
 /// What one trim did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub fn parse_id(id: &str) -> Option<(u64, u64)> {
 /// Removes the entries of the posts stream that every group has acknowledged.
 pub async fn trim_processed(
     conn: &ConnectionManager,
-    keys: &StreamKeys,
+    keys: &RedisKeys,
 ) -> Result<TrimOutcome, StreamError> {
     let mut conn = conn.clone();
     let key = keys.posts();

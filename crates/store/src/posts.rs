@@ -1,7 +1,7 @@
 //! Writing analysed posts and reading them back.
 
 use chrono::{DateTime, Utc};
-use pulse_core::{Analysis, Post};
+use pulse_domain::{Analysis, Post};
 use tokio_postgres::{Client, Row};
 
 /// A pooled connection, which keeps prepared statements between uses.

@@ -1,4 +1,5 @@
-//! The domain model: a post, its validation, and the analysis stored for it.
+//! The domain model: a post, its validation, the analysis stored for it, and their protobuf
+//! conversions. Pure data and rules, no I/O, so every crate can depend on it cheaply.
 //!
 //! Validation lives here because every entry point (the generator, `IngestService.Publish`,
 //! replay, and the worker decoding stream entries) must agree on what a valid post is.

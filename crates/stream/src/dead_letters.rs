@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use redis::{Value, aio::ConnectionManager, streams::StreamRangeReply};
 
-use crate::{StreamError, StreamKeys};
+use crate::{RedisKeys, StreamError};
 
 /// Id of the entry in the posts stream.
 pub const FIELD_ORIGINAL_ID: &str = "dlq_original_id";
@@ -107,11 +107,11 @@ impl DeadLetter {
 #[derive(Clone)]
 pub struct DeadLetters {
     conn: ConnectionManager,
-    keys: StreamKeys,
+    keys: RedisKeys,
 }
 
 impl DeadLetters {
-    pub fn new(conn: ConnectionManager, keys: StreamKeys) -> Self {
+    pub fn new(conn: ConnectionManager, keys: RedisKeys) -> Self {
         Self { conn, keys }
     }
 
