@@ -1,0 +1,58 @@
+//! The setting groups that several binaries share, each with one flag name, one environment
+//! variable and one default.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use crate::ConnectionUrl;
+
+/// Where PostgreSQL is. The pool size is each service's own setting: its default differs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseSettings {
+    /// PostgreSQL connection URL (its password is never printed).
+    #[arg(
+        id = "database_url",
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres:postgres@127.0.0.1:5432/pulse"
+    )]
+    pub url: ConnectionUrl,
+}
+
+/// Where Redis is, and the prefix of every key Pulse keeps there.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RedisSettings {
+    /// Redis connection URL (its password is never printed).
+    #[arg(
+        id = "redis_url",
+        long = "redis-url",
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub url: ConnectionUrl,
+
+    /// Prefix of every Redis key (`<prefix>:posts`, `<prefix>:events`, ...): one per deployment
+    /// sharing a Redis.
+    #[arg(
+        id = "stream_prefix",
+        long = "stream-prefix",
+        env = "STREAM_PREFIX",
+        default_value = "pulse"
+    )]
+    pub prefix: String,
+}
+
+/// The admin endpoint (/metrics, /healthz, /readyz).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdminSettings {
+    /// Address of the admin endpoint; each service has its own default port (9101-9105).
+    #[arg(id = "admin_addr", long = "admin-addr", env = "ADMIN_ADDR")]
+    pub addr: Option<SocketAddr>,
+}
+
+impl AdminSettings {
+    /// The configured address, or `0.0.0.0:<default_port>`.
+    pub fn addr_or(&self, default_port: u16) -> SocketAddr {
+        self.addr
+            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, default_port)))
+    }
+}
