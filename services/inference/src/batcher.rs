@@ -6,7 +6,10 @@
 //! runs whose padded size (texts × longest) stays within `max_batch_tokens`, so short texts are
 //! not padded to a long one. While a batch runs, new requests queue up and form the next batch:
 //! under load, batches grow by themselves. The queue is bounded in texts; a request that would
-//! overflow it is refused at once with RESOURCE_EXHAUSTED instead of waiting without limit.
+//! overflow it is refused at once ([`BatchError::Full`]) instead of waiting without limit.
+//!
+//! The batcher knows nothing of gRPC: it answers with a [`BatchError`], which the engine turns
+//! into its own error (`crate::engine::EngineError`).
 
 use std::{
     collections::VecDeque,
@@ -57,7 +60,7 @@ struct Job {
     work: Vec<ModelWork>,
     texts: usize,
     enqueued: Instant,
-    reply: oneshot::Sender<Result<BatchReply, String>>,
+    reply: oneshot::Sender<Result<BatchReply, BatchError>>,
 }
 
 #[derive(Default)]
@@ -72,13 +75,18 @@ struct Shared {
     ready: Condvar,
 }
 
-/// Why a request was not queued.
+/// Why a request got no results.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SubmitError {
+pub enum BatchError {
+    /// Refused: queuing it would overflow the queue.
     #[error("the inference queue is full ({queued} texts waiting, limit {limit})")]
     Full { queued: usize, limit: usize },
+    /// Refused, or dropped unanswered: the runner has stopped.
     #[error("the batcher has stopped")]
     Stopped,
+    /// Queued and run, but a model run over its texts failed.
+    #[error("model {model} failed: {reason}")]
+    ModelFailed { model: String, reason: String },
 }
 
 /// Handle to the batcher; cheap to clone. The runner thread stops when the last handle drops.
@@ -125,23 +133,19 @@ impl Batcher {
     }
 
     /// Queues `work` (all entries over the same texts) and waits for its results.
-    pub async fn submit(&self, work: Vec<ModelWork>) -> Result<BatchReply, SubmitOutcome> {
+    pub async fn submit(&self, work: Vec<ModelWork>) -> Result<BatchReply, BatchError> {
         let texts = work.first().map_or(0, |w| w.encodings.len());
         let (tx, rx) = oneshot::channel();
         {
-            let mut queue = self
-                .shared
-                .queue
-                .lock()
-                .map_err(|_| SubmitOutcome::Refused(SubmitError::Stopped))?;
+            let mut queue = self.shared.queue.lock().map_err(|_| BatchError::Stopped)?;
             if queue.closed {
-                return Err(SubmitOutcome::Refused(SubmitError::Stopped));
+                return Err(BatchError::Stopped);
             }
             if queue.texts + texts > self.policy.max_queued_texts && !queue.jobs.is_empty() {
-                return Err(SubmitOutcome::Refused(SubmitError::Full {
+                return Err(BatchError::Full {
                     queued: queue.texts,
                     limit: self.policy.max_queued_texts,
-                }));
+                });
             }
             queue.texts += texts;
             queue.jobs.push_back(Job {
@@ -152,20 +156,9 @@ impl Batcher {
             });
         }
         self.shared.ready.notify_one();
-        match rx.await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(e)) => Err(SubmitOutcome::Failed(e)),
-            Err(_) => Err(SubmitOutcome::Refused(SubmitError::Stopped)),
-        }
+        // A dropped sender means the runner went away without answering.
+        rx.await.unwrap_or(Err(BatchError::Stopped))
     }
-}
-
-/// A request that did not get results.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubmitOutcome {
-    Refused(SubmitError),
-    /// The model run failed.
-    Failed(String),
 }
 
 /// Takes the next batch, blocking until there is one; `None` once closed and drained.
@@ -223,7 +216,7 @@ struct Slot {
 fn execute(jobs: Vec<Job>, policy: BatchPolicy, metrics: &InferenceMetrics) {
     let started = Instant::now();
     let batch_texts = jobs.iter().map(|j| j.texts).sum();
-    let mut results: Vec<Result<Vec<Vec<HeadScores>>, String>> = jobs
+    let mut results: Vec<Result<Vec<Vec<HeadScores>>, BatchError>> = jobs
         .iter()
         .map(|job| {
             Ok(job
@@ -295,7 +288,10 @@ fn execute(jobs: Vec<Job>, policy: BatchPolicy, metrics: &InferenceMetrics) {
                 Err(e) => {
                     tracing::error!(error = %e, model = %model.id(), "model run failed");
                     for slot in chunk {
-                        results[slot.job] = Err(format!("model {} failed: {e}", model.id()));
+                        results[slot.job] = Err(BatchError::ModelFailed {
+                            model: model.id(),
+                            reason: e.to_string(),
+                        });
                     }
                 }
             }

@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::Context;
 
-use crate::{model::Encoding, service::TaskModel};
+use crate::{engine::TaskModel, model::Encoding};
 
 /// Bins of the expected calibration error (equal width over [0, 1]).
 const CALIBRATION_BINS: usize = 15;

@@ -4,6 +4,9 @@
 //! below a threshold), `external` (always, keeping the local result whenever the LLM's answer is
 //! invalid, late or refused). Either way a text is never left without an answer while the local
 //! model works.
+//!
+//! [`LlmBackend::complete`] applies the mode to what the engine answered. This module builds on
+//! the engine's types ([`Job`], [`EngineError`], [`scored`]) and knows nothing of gRPC.
 
 use std::{sync::Arc, time::Instant};
 
@@ -11,9 +14,9 @@ use futures::{StreamExt, stream};
 use pulse_proto::v1::{Analysis, Backend, Task, TaskResult, Timings};
 
 use crate::{
+    engine::{EngineError, Job, micros, scored},
     llm::{LlmClassifier, LlmError},
     metrics::InferenceMetrics,
-    service::{TaskModel, micros, scored},
 };
 
 /// How the LLM is used.
@@ -42,6 +45,32 @@ fn task_name(task: Task) -> &'static str {
 }
 
 impl LlmBackend {
+    /// The engine's answer (`local`) as the mode wants it: in `external` mode every result is
+    /// asked of the LLM, in `fallback` mode those below the confidence threshold; when the
+    /// engine failed, the LLM answers everything or the engine's error stands.
+    pub async fn complete(
+        &self,
+        texts: &Arc<Vec<String>>,
+        jobs: &[Job],
+        local: Result<Vec<Analysis>, EngineError>,
+    ) -> Result<Vec<Analysis>, EngineError> {
+        match local {
+            Ok(mut analyses) => {
+                let threshold = self.confidence_threshold;
+                let external = self.mode == LlmMode::External;
+                self.consult(texts, jobs, &mut analyses, |r| {
+                    external || r.score < threshold
+                })
+                .await;
+                Ok(analyses)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "local inference failed; asking the LLM");
+                self.answer_all(texts, jobs).await.ok_or(error)
+            }
+        }
+    }
+
     async fn ask(&self, text: &str, task: Task, labels: &[String]) -> Option<TaskResult> {
         let started = Instant::now();
         let answer = self
@@ -83,7 +112,7 @@ impl LlmBackend {
     pub async fn consult(
         &self,
         texts: &Arc<Vec<String>>,
-        jobs: &[(Task, TaskModel)],
+        jobs: &[Job],
         analyses: &mut [Analysis],
         select: impl Fn(&TaskResult) -> bool,
     ) {
@@ -114,7 +143,7 @@ impl LlmBackend {
     pub async fn answer_all(
         &self,
         texts: &Arc<Vec<String>>,
-        jobs: &[(Task, TaskModel)],
+        jobs: &[Job],
     ) -> Option<Vec<Analysis>> {
         let answers: Vec<Option<TaskResult>> =
             stream::iter((0..texts.len()).flat_map(|i| (0..jobs.len()).map(move |r| (i, r))))

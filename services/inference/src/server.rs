@@ -1,4 +1,5 @@
-//! Loading the models and serving them.
+//! Wiring: loading the models from the configuration, then serving the engine over gRPC on a
+//! listener, with health, reflection and the admin endpoint (metrics, readiness).
 
 use std::{future::Future, sync::Arc};
 
@@ -10,14 +11,13 @@ use pulse_runtime::admin::Readiness;
 
 use crate::{
     Config,
-    batcher::{BatchPolicy, Batcher},
+    batcher::BatchPolicy,
+    engine::{Engine, Limits, Models, TaskModel},
+    grpc::InferenceApi,
     metrics::InferenceMetrics,
     model::Classifier,
     runtime,
-    service::{InferenceApi, Limits},
 };
-
-pub use crate::service::{Models, TaskModel};
 
 /// Loads ONNX Runtime and every configured model.
 pub fn load_models(config: &Config) -> anyhow::Result<Models> {
@@ -78,7 +78,12 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
     let metrics = InferenceMetrics::new(&registry)?;
-    let batcher = Batcher::start(
+    let engine = Engine::start(
+        models,
+        Limits {
+            max_batch_size: config.max_batch_size,
+            max_input_chars: config.max_input_chars,
+        },
         BatchPolicy {
             max_batch_texts: config.batch_max_texts,
             max_batch_tokens: config.batch_max_tokens,
@@ -87,16 +92,7 @@ pub async fn serve(
         },
         metrics.clone(),
     )?;
-    let api = InferenceApi::new(
-        models,
-        Limits {
-            max_batch_size: config.max_batch_size,
-            max_input_chars: config.max_input_chars,
-        },
-        batcher,
-        config.llm_backend(&metrics),
-        metrics,
-    );
+    let api = InferenceApi::new(engine, config.llm_backend(&metrics), metrics);
     let (health, health_service) = pulse_runtime::grpc::health();
     // Models are loaded before the server starts, so it is SERVING from its first request.
     health
