@@ -11,6 +11,7 @@ pub struct DatabaseSettings {
     /// PostgreSQL connection URL (its password is never printed).
     #[arg(
         id = "database_url",
+        value_name = "DATABASE_URL",
         long = "database-url",
         env = "DATABASE_URL",
         default_value = "postgres://postgres:postgres@127.0.0.1:5432/pulse"
@@ -24,6 +25,7 @@ pub struct RedisSettings {
     /// Redis connection URL (its password is never printed).
     #[arg(
         id = "redis_url",
+        value_name = "REDIS_URL",
         long = "redis-url",
         env = "REDIS_URL",
         default_value = "redis://127.0.0.1:6379"
@@ -34,6 +36,7 @@ pub struct RedisSettings {
     /// sharing a Redis.
     #[arg(
         id = "stream_prefix",
+        value_name = "STREAM_PREFIX",
         long = "stream-prefix",
         env = "STREAM_PREFIX",
         default_value = "pulse"
@@ -45,7 +48,12 @@ pub struct RedisSettings {
 #[derive(Debug, Clone, clap::Args)]
 pub struct AdminSettings {
     /// Address of the admin endpoint; each service has its own default port (9101-9105).
-    #[arg(id = "admin_addr", long = "admin-addr", env = "ADMIN_ADDR")]
+    #[arg(
+        id = "admin_addr",
+        value_name = "ADMIN_ADDR",
+        long = "admin-addr",
+        env = "ADMIN_ADDR"
+    )]
     pub addr: Option<SocketAddr>,
 }
 

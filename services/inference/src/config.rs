@@ -65,9 +65,8 @@ pub struct Config {
     #[arg(long, env = "INFERENCE_ADDR", default_value = "0.0.0.0:50051")]
     pub addr: SocketAddr,
 
-    /// Address of the admin endpoint (/metrics, /healthz, /readyz).
-    #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9101")]
-    pub admin_addr: SocketAddr,
+    #[command(flatten)]
+    pub admin: pulse_settings::AdminSettings,
 
     /// Directory of the sentiment model (model.onnx, tokenizer.json, config.json).
     #[arg(
@@ -117,8 +116,14 @@ pub struct Config {
     pub batch_max_tokens: usize,
 
     /// Microseconds the batcher waits for more requests when the queue ran dry early.
-    #[arg(long, env = "BATCH_MAX_WAIT_US", default_value_t = 1_000)]
-    pub batch_max_wait_us: u64,
+    #[arg(
+        long = "batch-max-wait-us",
+        env = "BATCH_MAX_WAIT_US",
+        value_name = "BATCH_MAX_WAIT_US",
+        default_value = "1000",
+        value_parser = pulse_settings::duration::micros,
+    )]
+    pub batch_max_wait: Duration,
 
     /// Most texts waiting for the batcher; requests beyond are refused (RESOURCE_EXHAUSTED).
     #[arg(long, env = "MAX_QUEUED_TEXTS", default_value_t = 4_096)]
@@ -147,8 +152,14 @@ pub struct Config {
     pub llm_api_key: ApiKey,
 
     /// Deadline of one LLM call, in milliseconds.
-    #[arg(long, env = "LLM_TIMEOUT_MS", default_value_t = 3_000)]
-    pub llm_timeout_ms: u64,
+    #[arg(
+        long = "llm-timeout-ms",
+        env = "LLM_TIMEOUT_MS",
+        value_name = "LLM_TIMEOUT_MS",
+        default_value = "3000",
+        value_parser = pulse_settings::duration::millis,
+    )]
+    pub llm_timeout: Duration,
 
     /// Retries after a failed or late LLM call.
     #[arg(long, env = "LLM_MAX_RETRIES", default_value_t = 1)]
@@ -163,8 +174,14 @@ pub struct Config {
     pub llm_breaker_threshold: u32,
 
     /// Seconds an open circuit breaker refuses LLM calls.
-    #[arg(long, env = "LLM_BREAKER_COOLDOWN_SECS", default_value_t = 30)]
-    pub llm_breaker_cooldown_secs: u64,
+    #[arg(
+        long = "llm-breaker-cooldown-secs",
+        env = "LLM_BREAKER_COOLDOWN_SECS",
+        value_name = "LLM_BREAKER_COOLDOWN_SECS",
+        default_value = "30",
+        value_parser = pulse_settings::duration::secs,
+    )]
+    pub llm_breaker_cooldown: Duration,
 
     /// LLM calls in flight at once per request.
     #[arg(long, env = "LLM_CONCURRENCY", default_value_t = 8)]
@@ -172,6 +189,13 @@ pub struct Config {
 }
 
 impl Config {
+    /// Default port of the admin endpoint.
+    pub const ADMIN_PORT: u16 = 9101;
+
+    pub fn admin_addr(&self) -> std::net::SocketAddr {
+        self.admin.addr_or(Self::ADMIN_PORT)
+    }
+
     /// The LLM backend this configuration asks for; `None` in mode `local`.
     pub fn llm_backend(&self, metrics: &InferenceMetrics) -> Option<LlmBackend> {
         if self.llm_mode == LlmMode::Local {
@@ -181,10 +205,10 @@ impl Config {
             base_url: self.llm_base_url.clone().unwrap_or_default(),
             model: self.llm_model.clone(),
             api_key: self.llm_api_key.0.clone(),
-            timeout: Duration::from_millis(self.llm_timeout_ms),
+            timeout: self.llm_timeout,
             max_retries: self.llm_max_retries,
             breaker_threshold: self.llm_breaker_threshold.max(1),
-            breaker_cooldown: Duration::from_secs(self.llm_breaker_cooldown_secs),
+            breaker_cooldown: self.llm_breaker_cooldown,
         };
         Some(LlmBackend {
             mode: self.llm_mode,

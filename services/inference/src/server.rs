@@ -87,7 +87,7 @@ pub async fn serve(
         BatchPolicy {
             max_batch_texts: config.batch_max_texts,
             max_batch_tokens: config.batch_max_tokens,
-            max_wait: std::time::Duration::from_micros(config.batch_max_wait_us),
+            max_wait: config.batch_max_wait,
             max_queued_texts: config.max_queued_texts,
         },
         metrics.clone(),
@@ -104,7 +104,7 @@ pub async fn serve(
     let router = pulse_runtime::grpc::with_reflection(router, "pulse.v1.InferenceService")?;
     let readiness = Readiness::default();
     readiness.set(true);
-    let _admin = pulse_runtime::admin::start(config.admin_addr, registry, readiness).await?;
+    let _admin = pulse_runtime::admin::start(config.admin_addr(), registry, readiness).await?;
     tracing::info!(addr = %listener.local_addr()?, "inference listening");
     let served = pulse_runtime::grpc::serve(router, listener, shutdown).await;
     Ok(served?)

@@ -20,7 +20,7 @@ use common::{ort_library, root};
 async fn start() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let mut config = Config::parse_from(["pulse-inference"]);
     config.addr = "127.0.0.1:0".parse().expect("addr");
-    config.admin_addr = "127.0.0.1:0".parse().expect("addr");
+    config.admin.addr = Some("127.0.0.1:0".parse().expect("addr"));
     config.sentiment_model_dir = root().join("models/sentiment");
     config.emotion_model_dir = None;
     config.ort_library = ort_library();

@@ -33,16 +33,11 @@ pub struct Config {
     #[arg(long, env = "INGESTER_ADDR", default_value = "0.0.0.0:50053")]
     pub addr: SocketAddr,
 
-    /// Address of the admin endpoint (/metrics, /healthz, /readyz).
-    #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9103")]
-    pub admin_addr: SocketAddr,
+    #[command(flatten)]
+    pub admin: pulse_settings::AdminSettings,
 
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-
-    /// Prefix of every Redis key (`<prefix>:posts`, ...).
-    #[arg(long, env = "STREAM_PREFIX", default_value = "pulse")]
-    pub stream_prefix: String,
+    #[command(flatten)]
+    pub redis: pulse_settings::RedisSettings,
 
     /// Approximate cap on the posts stream's length (XADD MAXLEN ~), a last resort against
     /// unbounded Redis memory; must be at least twice BACKLOG_HIGH_WATER so it never cuts into
@@ -68,8 +63,14 @@ pub struct Config {
     pub backlog_low_water: u64,
 
     /// How often the backlog is measured, in milliseconds.
-    #[arg(long, env = "BACKLOG_POLL_MS", default_value_t = 500)]
-    pub backlog_poll_ms: u64,
+    #[arg(
+        long = "backlog-poll-ms",
+        env = "BACKLOG_POLL_MS",
+        value_name = "BACKLOG_POLL_MS",
+        default_value = "500",
+        value_parser = pulse_settings::duration::millis,
+    )]
+    pub backlog_poll: Duration,
 }
 
 /// Settings that contradict each other.
@@ -89,6 +90,13 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Default port of the admin endpoint.
+    pub const ADMIN_PORT: u16 = 9103;
+
+    pub fn admin_addr(&self) -> std::net::SocketAddr {
+        self.admin.addr_or(Self::ADMIN_PORT)
+    }
+
     /// Refuses settings under which backpressure could not work or trimming could lose work.
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.backlog_high_water == 0 || self.backlog_low_water >= self.backlog_high_water {
@@ -103,14 +111,10 @@ impl Config {
                 high: self.backlog_high_water,
             });
         }
-        if self.backlog_poll_ms == 0 {
+        if self.backlog_poll.is_zero() {
             return Err(ConfigError::Poll);
         }
         Ok(())
-    }
-
-    pub fn backlog_poll(&self) -> Duration {
-        Duration::from_millis(self.backlog_poll_ms)
     }
 }
 

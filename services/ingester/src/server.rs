@@ -115,13 +115,13 @@ async fn connect_when_redis_answers(
     config: &Config,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> anyhow::Result<Option<Producer>> {
-    let keys = RedisKeys::new(&config.stream_prefix);
+    let keys = RedisKeys::new(&config.redis.prefix);
     let producer = retry_until_ready(
         Backoff::default(),
         "redis unreachable at start",
         shutdown,
         || async {
-            let conn = pulse_stream::connect(&config.redis_url).await?;
+            let conn = pulse_stream::connect(config.redis.url.expose()).await?;
             Ok(Producer::new(conn, &keys, config.stream_max_len))
         },
         StreamError::is_unavailable,
@@ -146,7 +146,7 @@ fn backpressure(
     let task = tokio::spawn(backpressure::watch(
         producer.clone(),
         gate.clone(),
-        config.backlog_poll(),
+        config.backlog_poll,
         metrics.clone(),
     ));
     (gate, task)
@@ -188,7 +188,7 @@ pub async fn serve_with(
         }
     };
     let _admin =
-        pulse_runtime::admin::start(config.admin_addr, registry, readiness.clone()).await?;
+        pulse_runtime::admin::start(config.admin_addr(), registry, readiness.clone()).await?;
     let mut shutdown = std::pin::pin!(shutdown);
     let Some(producer) = connect_when_redis_answers(config, &mut shutdown).await? else {
         let _ = stop_tx.send(true);

@@ -8,12 +8,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "pulse-store", version, about = "Pulse database administration")]
 struct Cli {
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres:postgres@127.0.0.1:5432/pulse"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    database: pulse_settings::DatabaseSettings,
 
     #[command(subcommand)]
     command: Command,
@@ -36,16 +32,16 @@ async fn main() -> anyhow::Result<ExitCode> {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Migrate => {
-            if pulse_store::provision::ensure_database(&cli.database_url).await? {
+            if pulse_store::provision::ensure_database(cli.database.url.expose()).await? {
                 tracing::info!("database created");
             }
-            let pool = pulse_store::connect_pool(&cli.database_url, 1)?;
+            let pool = pulse_store::connect_pool(cli.database.url.expose(), 1)?;
             let mut client = pool.get().await?;
             let applied = pulse_store::migrate::run(&mut client).await?;
             tracing::info!(?applied, "schema is current");
         }
         Command::Status => {
-            let pool = pulse_store::connect_pool(&cli.database_url, 1)?;
+            let pool = pulse_store::connect_pool(cli.database.url.expose(), 1)?;
             let client = pool.get().await?;
             let pending = pulse_store::migrate::pending(&client).await?;
             if !pending.is_empty() {

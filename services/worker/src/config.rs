@@ -1,6 +1,6 @@
 //! Command-line and environment configuration.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 /// A tool to run instead of the worker.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -42,19 +42,14 @@ pub struct Config {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Address of the admin endpoint (/metrics, /healthz, /readyz).
-    #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9104")]
-    pub admin_addr: SocketAddr,
+    #[command(flatten)]
+    pub admin: pulse_settings::AdminSettings,
 
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
+    #[command(flatten)]
+    pub redis: pulse_settings::RedisSettings,
 
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres:postgres@127.0.0.1:5432/pulse"
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: pulse_settings::DatabaseSettings,
 
     /// Most database connections this worker opens.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 4)]
@@ -63,10 +58,6 @@ pub struct Config {
     /// gRPC address of the inference service.
     #[arg(long, env = "INFERENCE_URL", default_value = "http://127.0.0.1:50051")]
     pub inference_url: String,
-
-    /// Prefix of every Redis key (`<prefix>:posts`, ...).
-    #[arg(long, env = "STREAM_PREFIX", default_value = "pulse")]
-    pub stream_prefix: String,
 
     /// Name of this consumer in the group; unique per instance (defaults to host-pid, and in
     /// Kubernetes HOSTNAME is the pod name).
@@ -82,41 +73,83 @@ pub struct Config {
     pub concurrency: usize,
 
     /// How long one read waits for new entries, in milliseconds.
-    #[arg(long, env = "BLOCK_MS", default_value_t = 1_000)]
-    pub block_ms: u64,
+    #[arg(
+        long = "block-ms",
+        env = "BLOCK_MS",
+        value_name = "BLOCK_MS",
+        default_value = "1000",
+        value_parser = pulse_settings::duration::millis,
+    )]
+    pub block: Duration,
 
     /// Deadline of one batch from read to acknowledgement, in milliseconds; a batch that
     /// overruns it is abandoned and its entries stay pending. Must exceed INFERENCE_TIMEOUT_MS.
-    #[arg(long, env = "BATCH_TIMEOUT_MS", default_value_t = 30_000)]
-    pub batch_timeout_ms: u64,
+    #[arg(
+        long = "batch-timeout-ms",
+        env = "BATCH_TIMEOUT_MS",
+        value_name = "BATCH_TIMEOUT_MS",
+        default_value = "30000",
+        value_parser = pulse_settings::duration::millis,
+    )]
+    pub batch_timeout: Duration,
 
     /// Idle time after which a pending entry of any consumer is taken over, in seconds. Must
     /// exceed BATCH_TIMEOUT_MS, so an entry still in flight somewhere is never taken.
-    #[arg(long, env = "CLAIM_IDLE_SECS", default_value_t = 60)]
-    pub claim_idle_secs: u64,
+    #[arg(
+        long = "claim-idle-secs",
+        env = "CLAIM_IDLE_SECS",
+        value_name = "CLAIM_IDLE_SECS",
+        default_value = "60",
+        value_parser = pulse_settings::duration::secs,
+    )]
+    pub claim_idle: Duration,
 
     /// How often idle entries are looked for (XAUTOCLAIM) and processed entries trimmed from
     /// the stream, in milliseconds.
-    #[arg(long, env = "CLAIM_INTERVAL_MS", default_value_t = 10_000)]
-    pub claim_interval_ms: u64,
+    #[arg(
+        long = "claim-interval-ms",
+        env = "CLAIM_INTERVAL_MS",
+        value_name = "CLAIM_INTERVAL_MS",
+        default_value = "10000",
+        value_parser = pulse_settings::duration::millis,
+    )]
+    pub claim_interval: Duration,
 
     /// Deliveries after which an entry is dead-lettered instead of retried.
     #[arg(long, env = "MAX_DELIVERIES", default_value_t = 5)]
     pub max_deliveries: u64,
 
     /// Deadline of one AnalyzeBatch call, in milliseconds.
-    #[arg(long, env = "INFERENCE_TIMEOUT_MS", default_value_t = 10_000)]
-    pub inference_timeout_ms: u64,
+    #[arg(
+        long = "inference-timeout-ms",
+        env = "INFERENCE_TIMEOUT_MS",
+        value_name = "INFERENCE_TIMEOUT_MS",
+        default_value = "10000",
+        value_parser = pulse_settings::duration::millis,
+    )]
+    pub inference_timeout: Duration,
 
     /// Longest wait between retries while a dependency (Redis, PostgreSQL, inference) is down,
     /// in milliseconds; waits grow exponentially up to it, with jitter.
-    #[arg(long, env = "RETRY_MAX_MS", default_value_t = 10_000)]
-    pub retry_max_ms: u64,
+    #[arg(
+        long = "retry-max-ms",
+        env = "RETRY_MAX_MS",
+        value_name = "RETRY_MAX_MS",
+        default_value = "10000",
+        value_parser = pulse_settings::duration::millis,
+    )]
+    pub retry_max: Duration,
 
     /// On SIGTERM, how long batches in flight may take to finish before they are abandoned
     /// (left pending for another worker), in seconds.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
-    pub shutdown_grace_secs: u64,
+    #[arg(
+        long = "shutdown-grace-secs",
+        env = "SHUTDOWN_GRACE_SECS",
+        value_name = "SHUTDOWN_GRACE_SECS",
+        default_value = "20",
+        value_parser = pulse_settings::duration::secs,
+    )]
+    pub shutdown_grace: Duration,
 
     /// Approximate cap on the events stream's length.
     #[arg(long, env = "EVENTS_MAX_LEN", default_value_t = pulse_stream::events::DEFAULT_EVENTS_MAX_LEN)]
@@ -147,6 +180,13 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Default port of the admin endpoint.
+    pub const ADMIN_PORT: u16 = 9104;
+
+    pub fn admin_addr(&self) -> std::net::SocketAddr {
+        self.admin.addr_or(Self::ADMIN_PORT)
+    }
+
     pub fn consumer_name(&self) -> String {
         self.consumer_name.clone().unwrap_or_else(|| {
             let host = std::env::var("HOSTNAME")
@@ -163,53 +203,27 @@ impl Config {
             ("BATCH_SIZE", self.batch_size as u64),
             ("WORKER_CONCURRENCY", self.concurrency as u64),
             ("MAX_DELIVERIES", self.max_deliveries),
-            ("CLAIM_INTERVAL_MS", self.claim_interval_ms),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
             }
         }
-        if self.claim_idle() <= self.batch_timeout() {
+        if self.claim_interval.is_zero() {
+            return Err(ConfigError::Zero("CLAIM_INTERVAL_MS"));
+        }
+        if self.claim_idle <= self.batch_timeout {
             return Err(ConfigError::ClaimIdleTooShort {
-                claim_idle: self.claim_idle(),
-                batch_timeout: self.batch_timeout(),
+                claim_idle: self.claim_idle,
+                batch_timeout: self.batch_timeout,
             });
         }
-        if self.batch_timeout() <= self.inference_timeout() {
+        if self.batch_timeout <= self.inference_timeout {
             return Err(ConfigError::BatchTimeoutTooShort {
-                batch_timeout: self.batch_timeout(),
-                inference_timeout: self.inference_timeout(),
+                batch_timeout: self.batch_timeout,
+                inference_timeout: self.inference_timeout,
             });
         }
         Ok(())
-    }
-
-    pub fn block(&self) -> Duration {
-        Duration::from_millis(self.block_ms)
-    }
-
-    pub fn batch_timeout(&self) -> Duration {
-        Duration::from_millis(self.batch_timeout_ms)
-    }
-
-    pub fn claim_idle(&self) -> Duration {
-        Duration::from_secs(self.claim_idle_secs)
-    }
-
-    pub fn claim_interval(&self) -> Duration {
-        Duration::from_millis(self.claim_interval_ms)
-    }
-
-    pub fn inference_timeout(&self) -> Duration {
-        Duration::from_millis(self.inference_timeout_ms)
-    }
-
-    pub fn retry_max(&self) -> Duration {
-        Duration::from_millis(self.retry_max_ms)
-    }
-
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs(self.shutdown_grace_secs)
     }
 }
 

@@ -69,16 +69,16 @@ async fn watch_backlog(consumer: GroupConsumer, metrics: WorkerMetrics) {
 
 /// Builds the processor's connections; only Redis must answer (the others connect lazily).
 pub async fn processor(config: &Config, metrics: WorkerMetrics) -> anyhow::Result<Processor> {
-    let keys = RedisKeys::new(&config.stream_prefix);
-    let conn = pulse_stream::connect(&config.redis_url).await?;
-    let blocking = connect_blocking(&config.redis_url, config.block()).await?;
+    let keys = RedisKeys::new(&config.redis.prefix);
+    let conn = pulse_stream::connect(config.redis.url.expose()).await?;
+    let blocking = connect_blocking(config.redis.url.expose(), config.block).await?;
     let consumer = GroupConsumer::new(conn.clone(), blocking, keys.clone(), config.consumer_name());
     let channel = Endpoint::from_shared(config.inference_url.clone())?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .connect_lazy();
     let inference = InferenceServiceClient::new(TracedChannel::new(channel));
-    let pool = pulse_store::connect_pool(&config.database_url, config.database_pool_size)?;
+    let pool = pulse_store::connect_pool(config.database.url.expose(), config.database_pool_size)?;
     Ok(Processor {
         metrics,
         consumer,
@@ -86,7 +86,7 @@ pub async fn processor(config: &Config, metrics: WorkerMetrics) -> anyhow::Resul
         pool,
         events: EventFeed::new(conn, &keys, config.events_max_len),
         max_deliveries: config.max_deliveries,
-        inference_timeout: config.inference_timeout(),
+        inference_timeout: config.inference_timeout,
         last_errors: LastErrors::default(),
     })
 }
@@ -98,7 +98,7 @@ async fn processor_when_redis_answers(
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> anyhow::Result<Option<Processor>> {
     retry_until_ready(
-        Backoff::new(Duration::from_millis(200), config.retry_max()),
+        Backoff::new(Duration::from_millis(200), config.retry_max),
         "redis unreachable at start",
         shutdown,
         || processor(config, metrics.clone()),
@@ -184,7 +184,7 @@ impl ReadLoop {
     async fn claim(&mut self, cursor: &str) -> Result<(), StreamError> {
         let (claimed, next) = self
             .consumer
-            .autoclaim(self.config.claim_idle(), cursor, self.config.batch_size)
+            .autoclaim(self.config.claim_idle, cursor, self.config.batch_size)
             .await?;
         self.reclaim.claimed(next);
         let claimed = self.not_in_flight(claimed);
@@ -202,7 +202,7 @@ impl ReadLoop {
     async fn read_new(&mut self) -> Result<(), StreamError> {
         let batch = self
             .consumer
-            .read_new(self.config.batch_size, self.config.block())
+            .read_new(self.config.batch_size, self.config.block)
             .await?;
         if !batch.is_empty() {
             self.dispatch(batch, false);
@@ -230,7 +230,7 @@ impl ReadLoop {
             .in_flight
             .track(deliveries.iter().map(|d| d.id.clone()).collect());
         let processor = Arc::clone(&self.processor);
-        let deadline = self.config.batch_timeout();
+        let deadline = self.config.batch_timeout;
         self.batches.spawn(async move {
             let _in_flight = guard;
             tokio::time::timeout(deadline, processor.process(deliveries, redelivered))
@@ -416,7 +416,7 @@ pub async fn serve_with(
     let metrics = WorkerMetrics::new(&registry)?;
     let mut shutdown = Box::pin(shutdown).shared();
     let _admin =
-        pulse_runtime::admin::start(config.admin_addr, registry, readiness.clone()).await?;
+        pulse_runtime::admin::start(config.admin_addr(), registry, readiness.clone()).await?;
     let Some(processor) = processor_when_redis_answers(config, &metrics, &mut shutdown).await?
     else {
         return Ok(());
@@ -433,7 +433,7 @@ pub async fn serve_with(
     background.spawn(watch_backlog(consumer.clone(), metrics.clone()));
     background.spawn(trim::keep_trimmed(
         consumer.clone(),
-        config.claim_interval(),
+        config.claim_interval,
         metrics.clone(),
     ));
     background.spawn(health::watch(dependencies.clone(), health.clone()));
@@ -441,8 +441,8 @@ pub async fn serve_with(
         consumer = consumer.consumer_name(),
         batch_size = config.batch_size,
         concurrency = config.concurrency,
-        claim_idle = ?config.claim_idle(),
-        batch_timeout = ?config.batch_timeout(),
+        claim_idle = ?config.claim_idle,
+        batch_timeout = ?config.batch_timeout,
         "worker started"
     );
     let mut read_loop = ReadLoop {
@@ -454,14 +454,14 @@ pub async fn serve_with(
         metrics,
         in_flight: InFlight::default(),
         batches: JoinSet::new(),
-        reclaim: Reclaim::new(config.claim_interval(), config.retry_max()),
+        reclaim: Reclaim::new(config.claim_interval, config.retry_max),
         outage: None,
-        backoff: Backoff::new(Duration::from_millis(200), config.retry_max()),
+        backoff: Backoff::new(Duration::from_millis(200), config.retry_max),
     };
     if read_loop.create_group(&mut shutdown).await {
         read_loop.run(&mut shutdown).await;
     }
-    read_loop.drain(config.shutdown_grace()).await;
+    read_loop.drain(config.shutdown_grace).await;
     background.shutdown().await;
     tracing::info!("worker stopped");
     Ok(())

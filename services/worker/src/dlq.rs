@@ -20,8 +20,8 @@ pub async fn run(
     command: &DlqCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let conn = pulse_stream::connect(&config.redis_url).await?;
-    let keys = RedisKeys::new(&config.stream_prefix);
+    let conn = pulse_stream::connect(config.redis.url.expose()).await?;
+    let keys = RedisKeys::new(&config.redis.prefix);
     let dlq = DeadLetters::new(conn, keys.clone());
     match command {
         DlqCommand::List { limit } => {
