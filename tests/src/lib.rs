@@ -22,6 +22,7 @@ use anyhow::Context;
 use clap::Parser;
 use pulse_proto::v1::ingest_service_client::IngestServiceClient;
 use pulse_runtime::admin::Readiness;
+use pulse_settings::ConnectionUrl;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use proxy::FaultProxy;
@@ -258,7 +259,7 @@ impl Platform {
         let (listener, inference_addr) = loopback().await?;
         let mut inference = pulse_inference::Config::parse_from(["pulse-inference"]);
         inference.addr = inference_addr;
-        inference.admin_addr = loopback_any();
+        inference.admin.addr = Some(loopback_any());
         inference.sentiment_model_dir = workspace_root().join("models/pulse-minilm");
         inference.emotion_model_dir = Some(workspace_root().join("models/pulse-minilm"));
         inference.ort_library = ort_library();
@@ -323,16 +324,16 @@ impl Platform {
         let mut workers = Vec::new();
         for n in 0..options.workers {
             let mut worker = pulse_worker::Config::parse_from(["pulse-worker"]);
-            worker.admin_addr = loopback_any();
-            worker.redis_url.clone_from(&service_redis_url);
-            worker.database_url.clone_from(&worker_database_url);
+            worker.admin.addr = Some(loopback_any());
+            worker.redis.url = ConnectionUrl::new(service_redis_url.clone());
+            worker.database.url = ConnectionUrl::new(worker_database_url.clone());
             worker.database_pool_size = 2;
             worker.inference_url.clone_from(&worker_inference_url);
-            worker.stream_prefix.clone_from(&stream_prefix);
+            worker.redis.prefix.clone_from(&stream_prefix);
             worker.consumer_name = Some(format!("test-worker-{n}"));
             worker.batch_size = options.batch_size;
-            worker.block_ms = 200;
-            worker.shutdown_grace_secs = 5;
+            worker.block = Duration::from_millis(200);
+            worker.shutdown_grace = Duration::from_secs(5);
             (options.worker_config)(&mut worker);
             let registry = prometheus::Registry::new();
             let readiness = Readiness::default();
@@ -364,9 +365,9 @@ impl Platform {
         let (listener, ingester_addr) = loopback().await?;
         let mut ingester = pulse_ingester::Config::parse_from(["pulse-ingester"]);
         ingester.addr = ingester_addr;
-        ingester.admin_addr = loopback_any();
-        ingester.redis_url.clone_from(&service_redis_url);
-        ingester.stream_prefix.clone_from(&stream_prefix);
+        ingester.admin.addr = Some(loopback_any());
+        ingester.redis.url = ConnectionUrl::new(service_redis_url.clone());
+        ingester.redis.prefix.clone_from(&stream_prefix);
         ingester.posts_per_minute = options.posts_per_minute;
         (options.ingester_config)(&mut ingester);
         let ingester_registry = prometheus::Registry::new();

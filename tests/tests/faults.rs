@@ -20,12 +20,12 @@ use tonic::transport::Channel;
 /// with `CLAIM_IDLE` > `BATCH_TIMEOUT` > `INFERENCE_TIMEOUT` as production requires, and wide
 /// margins over the ~10-100 ms a batch takes, since the tests share two cores.
 fn fault_tuning(worker: &mut pulse_worker::Config) {
-    worker.inference_timeout_ms = 8_000;
-    worker.batch_timeout_ms = 10_000;
-    worker.claim_idle_secs = 12;
-    worker.claim_interval_ms = 1_000;
-    worker.retry_max_ms = 2_000;
-    worker.shutdown_grace_secs = 5;
+    worker.inference_timeout = Duration::from_millis(8_000);
+    worker.batch_timeout = Duration::from_millis(10_000);
+    worker.claim_idle = Duration::from_secs(12);
+    worker.claim_interval = Duration::from_millis(1_000);
+    worker.retry_max = Duration::from_millis(2_000);
+    worker.shutdown_grace = Duration::from_secs(5);
 }
 
 /// Posts with generated, realistic texts and ids `<prefix>-<n>`.
@@ -620,8 +620,8 @@ async fn poison_entries_are_dead_lettered_while_good_ones_flow() -> anyhow::Resu
     // The operator's view, then a replay: the entries are back on the stream, fail again the
     // same way, and are dead-lettered again, while nothing else changes.
     let mut config = <pulse_worker::Config as clap::Parser>::parse_from(["pulse-worker"]);
-    config.redis_url = pulse_e2e::redis_url();
-    config.stream_prefix.clone_from(&platform.stream_prefix);
+    config.redis.url = pulse_settings::ConnectionUrl::new(pulse_e2e::redis_url());
+    config.redis.prefix.clone_from(&platform.stream_prefix);
     let mut listing = Vec::new();
     pulse_worker::dlq::run(
         &config,
