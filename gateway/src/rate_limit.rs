@@ -11,8 +11,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use pulse_stream::RedisKeys;
-use redis::aio::ConnectionManager;
+use pulse_stream::{Connection, RedisKeys};
 use warp::http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 
 use crate::envelope::ApiError;
@@ -22,7 +21,7 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(200);
 
 #[derive(Clone)]
 pub struct RateLimiter {
-    conn: ConnectionManager,
+    conn: Connection,
     keys: RedisKeys,
     limit: u64,
     window_secs: u64,
@@ -45,7 +44,7 @@ pub fn client_ip(
 
 impl RateLimiter {
     pub fn new(
-        conn: ConnectionManager,
+        conn: Connection,
         keys: RedisKeys,
         limit: u64,
         window_secs: u64,
@@ -76,18 +75,9 @@ impl RateLimiter {
             .map_or(0, |d| d.as_secs());
         let window = now / self.window_secs;
         let key = self.keys.rate_limit(&ip.to_string(), window);
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        pipe.cmd("INCR")
-            .arg(&key)
-            .cmd("EXPIRE")
-            .arg(&key)
-            .arg(self.window_secs + 1)
-            .ignore();
-        let count = match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<(u64,)>(&mut conn))
-            .await
-        {
-            Ok(Ok((count,))) => count,
+        let counted = pulse_stream::counters::increment(&self.conn, &key, self.window_secs + 1);
+        let count = match tokio::time::timeout(REDIS_TIMEOUT, counted).await {
+            Ok(Ok(count)) => count,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "rate limiter unavailable; request allowed");
                 return None;
@@ -120,6 +110,59 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn redis_url() -> String {
+        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    }
+
+    fn limiter(url: &str, prefix: &str, limit: u64) -> RateLimiter {
+        let conn = pulse_stream::connection::connect_lazy(url).expect("url");
+        RateLimiter::new(conn, RedisKeys::new(prefix), limit, 60, false)
+    }
+
+    #[tokio::test]
+    async fn over_the_limit_is_429_with_retry_after() {
+        let prefix = format!("pulse-test-{}", uuid::Uuid::new_v4().simple());
+        let limiter = limiter(&redis_url(), &prefix, 2);
+        let remote = Some(SocketAddr::from(([192, 0, 2, 7], 5000)));
+        let headers = HeaderMap::new();
+        for _ in 0..2 {
+            assert!(
+                limiter
+                    .check("/api/posts", remote, &headers)
+                    .await
+                    .is_none()
+            );
+        }
+        // Paths outside /api are never counted.
+        assert!(limiter.check("/health", remote, &headers).await.is_none());
+        let refused = limiter
+            .check("/api/posts", remote, &headers)
+            .await
+            .expect("the third request in the window is refused");
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = refused.headers()[RETRY_AFTER]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+    }
+
+    #[tokio::test]
+    async fn requests_are_allowed_while_redis_is_down() {
+        // Nothing listens on port 1.
+        let limiter = limiter("redis://127.0.0.1:1", "pulse-test-down", 1);
+        let remote = Some(SocketAddr::from(([192, 0, 2, 8], 5000)));
+        for _ in 0..3 {
+            assert!(
+                limiter
+                    .check("/api/posts", remote, &HeaderMap::new())
+                    .await
+                    .is_none()
+            );
+        }
+    }
 
     #[test]
     fn forwarded_for_is_used_only_when_trusted() {

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use pulse_domain::{Analysis, Post};
 use tokio_postgres::{Client, Row};
+use tracing::Instrument;
 
 /// A pooled connection, which keeps prepared statements between uses.
 type Pooled = crate::pool::Client;
@@ -24,7 +25,35 @@ pub struct WriteOutcome {
 /// Idempotent: a post already stored (same `post_id`) or an analysis already stored (same
 /// `post_id` and `model_name`) is left as it is, so redelivered stream entries never create
 /// duplicates. Rows go in as arrays through `UNNEST`: two statements per batch, whatever its size.
+///
+/// The transaction is traced as one client span, a child of the caller's current span, named
+/// for the tables it writes (`INSERT social_media_posts sentiment_analysis`) with the `db.*`
+/// attributes of the OpenTelemetry conventions; its status is ERROR when the write fails.
 pub async fn insert_analysed(
+    client: &mut Client,
+    posts: &[Post],
+    analyses: &[Analysis],
+) -> Result<WriteOutcome, StoreError> {
+    let span = tracing::info_span!(
+        "db.insert_analysed",
+        otel.name = "INSERT social_media_posts sentiment_analysis",
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        db.system.name = "postgresql",
+        db.operation.name = "INSERT",
+        db.collection.name = "social_media_posts,sentiment_analysis",
+        db.operation.batch.size = posts.len(),
+    );
+    let written = write_analysed(client, posts, analyses)
+        .instrument(span.clone())
+        .await;
+    if written.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
+    written
+}
+
+async fn write_analysed(
     client: &mut Client,
     posts: &[Post],
     analyses: &[Analysis],

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use redis::{Value, aio::ConnectionManager};
+use redis::Value;
 
-use crate::{StreamError, keys::WORKER_GROUP};
+use crate::{StreamError, connection::Connection, keys::WORKER_GROUP};
 
 /// The workers group's backlog on the posts stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl Backlog {
 
 /// Reads the backlog of the workers group on stream `key` (XINFO GROUPS and XLEN in one
 /// round trip). A stream that does not exist yet has an empty backlog.
-pub(crate) async fn read(conn: &ConnectionManager, key: &str) -> Result<Backlog, StreamError> {
+pub(crate) async fn read(conn: &Connection, key: &str) -> Result<Backlog, StreamError> {
     let mut conn = conn.clone();
     let mut pipe = redis::pipe();
     pipe.cmd("XLEN")

@@ -12,13 +12,13 @@ use std::{collections::HashMap, time::Duration};
 
 use redis::{
     Value,
-    aio::ConnectionManager,
     streams::{StreamAutoClaimReply, StreamId, StreamReadReply},
 };
 
 use crate::{
     Backlog, RedisKeys, StreamError, backlog,
     codec::raw_fields,
+    connection::Connection,
     dead_letters::{self, FIELD_CONSUMER, FIELD_DELIVERIES, FIELD_ORIGINAL_ID, FIELD_REASON},
     keys::WORKER_GROUP,
 };
@@ -51,17 +51,17 @@ impl Delivery {
 #[derive(Clone)]
 pub struct GroupConsumer {
     /// For commands that do not block.
-    conn: ConnectionManager,
+    conn: Connection,
     /// For XREADGROUP BLOCK only.
-    blocking: ConnectionManager,
+    blocking: Connection,
     keys: RedisKeys,
     consumer: String,
 }
 
 impl GroupConsumer {
     pub fn new(
-        conn: ConnectionManager,
-        blocking: ConnectionManager,
+        conn: Connection,
+        blocking: Connection,
         keys: RedisKeys,
         consumer: impl Into<String>,
     ) -> Self {
@@ -207,9 +207,7 @@ impl GroupConsumer {
 
     /// Checks that Redis answers.
     pub async fn ping(&self) -> Result<(), StreamError> {
-        let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
-        Ok(())
+        crate::connection::ping(&self.conn).await
     }
 
     /// Acknowledges processed entries; returns how many were still pending.

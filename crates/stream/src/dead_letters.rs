@@ -8,9 +8,9 @@
 
 use std::collections::HashMap;
 
-use redis::{Value, aio::ConnectionManager, streams::StreamRangeReply};
+use redis::{Value, streams::StreamRangeReply};
 
-use crate::{RedisKeys, StreamError};
+use crate::{RedisKeys, StreamError, connection::Connection};
 
 /// Id of the entry in the posts stream.
 pub const FIELD_ORIGINAL_ID: &str = "dlq_original_id";
@@ -106,12 +106,12 @@ impl DeadLetter {
 /// Reader and replayer of the dead-letter stream.
 #[derive(Clone)]
 pub struct DeadLetters {
-    conn: ConnectionManager,
+    conn: Connection,
     keys: RedisKeys,
 }
 
 impl DeadLetters {
-    pub fn new(conn: ConnectionManager, keys: RedisKeys) -> Self {
+    pub fn new(conn: Connection, keys: RedisKeys) -> Self {
         Self { conn, keys }
     }
 

@@ -7,11 +7,18 @@
 //! [`dead_letters`] lists and replays what was given up on, [`trim`] removes only entries every
 //! group has finished with, [`backlog`] measures what is left to do (producers throttle on it),
 //! and [`events`] is the feed of analysed posts and alerts that the read side watches.
+//!
+//! Besides the streams, the other Redis uses of Pulse live here too, so no other crate names a
+//! Redis command: [`cache`] (bytes that expire, such as the read side's distribution cache),
+//! [`counters`] (fixed-window counters, such as the gateway's rate limit) and
+//! [`connection::ping`]. Callers hold a [`Connection`] from [`connection`].
 
 pub mod backlog;
+pub mod cache;
 pub mod codec;
 pub mod connection;
 pub mod consumer;
+pub mod counters;
 pub mod dead_letters;
 pub mod error;
 pub mod events;
@@ -22,10 +29,10 @@ pub mod trim;
 
 pub use backlog::Backlog;
 pub use codec::{DecodeError, PostEntry};
-pub use connection::connect;
+pub use connection::{Connection, connect};
 pub use consumer::{Delivery, GroupConsumer};
 pub use dead_letters::{DeadLetter, DeadLetters};
 pub use error::StreamError;
-pub use events::{Event, EventFeed, FeedEntry};
+pub use events::{Event, EventFeed, FeedEntry, FeedReader};
 pub use keys::RedisKeys;
 pub use producer::Producer;

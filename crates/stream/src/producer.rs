@@ -1,8 +1,6 @@
 //! Appending posts to the work stream.
 
-use redis::aio::ConnectionManager;
-
-use crate::{Backlog, PostEntry, RedisKeys, StreamError, backlog};
+use crate::{Backlog, PostEntry, RedisKeys, StreamError, backlog, connection::Connection};
 
 /// Default approximate cap on the work stream's length: a last resort far above any backlog the
 /// ingesters allow (their high-water mark), so it can never drop an entry still pending. In
@@ -13,13 +11,13 @@ pub const DEFAULT_MAX_LEN: usize = 1_000_000;
 /// stays bounded even if no worker ever trims.
 #[derive(Clone)]
 pub struct Producer {
-    conn: ConnectionManager,
+    conn: Connection,
     key: String,
     max_len: usize,
 }
 
 impl Producer {
-    pub fn new(conn: ConnectionManager, keys: &RedisKeys, max_len: usize) -> Self {
+    pub fn new(conn: Connection, keys: &RedisKeys, max_len: usize) -> Self {
         Self {
             conn,
             key: keys.posts(),

@@ -9,9 +9,9 @@
 
 use std::collections::HashMap;
 
-use redis::{Value, aio::ConnectionManager};
+use redis::Value;
 
-use crate::{RedisKeys, StreamError};
+use crate::{RedisKeys, StreamError, connection::Connection};
 
 /// What one trim did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub fn parse_id(id: &str) -> Option<(u64, u64)> {
 
 /// Removes the entries of the posts stream that every group has acknowledged.
 pub async fn trim_processed(
-    conn: &ConnectionManager,
+    conn: &Connection,
     keys: &RedisKeys,
 ) -> Result<TrimOutcome, StreamError> {
     let mut conn = conn.clone();

@@ -11,8 +11,7 @@ use std::time::Duration;
 use prost::Message;
 use pulse_proto::v1::GetDistributionResponse;
 use pulse_store::PostQuery;
-use pulse_stream::RedisKeys;
-use redis::aio::ConnectionManager;
+use pulse_stream::{Connection, RedisKeys};
 
 use crate::metrics::AnalyticsMetrics;
 
@@ -21,7 +20,7 @@ const CACHE_TIMEOUT: Duration = Duration::from_millis(250);
 
 #[derive(Clone)]
 pub struct DistributionCache {
-    conn: ConnectionManager,
+    conn: Connection,
     keys: RedisKeys,
     ttl: Duration,
     metrics: AnalyticsMetrics,
@@ -67,7 +66,7 @@ fn decode(canonical: &str, bytes: &[u8]) -> Option<GetDistributionResponse> {
 
 impl DistributionCache {
     pub fn new(
-        conn: ConnectionManager,
+        conn: Connection,
         keys: RedisKeys,
         ttl: Duration,
         metrics: AnalyticsMetrics,
@@ -87,14 +86,8 @@ impl DistributionCache {
         }
         let canonical = canonical(query, by_source);
         let key = self.keys.distribution_cache(&digest(&canonical));
-        let mut conn = self.conn.clone();
-        let read = tokio::time::timeout(
-            CACHE_TIMEOUT,
-            redis::cmd("GET")
-                .arg(&key)
-                .query_async::<Option<Vec<u8>>>(&mut conn),
-        )
-        .await;
+        let read =
+            tokio::time::timeout(CACHE_TIMEOUT, pulse_stream::cache::get(&self.conn, &key)).await;
         match read {
             Ok(Ok(Some(bytes))) => {
                 if let Some(mut hit) = decode(&canonical, &bytes) {
@@ -130,15 +123,10 @@ impl DistributionCache {
         }
         let canonical = canonical(query, by_source);
         let key = self.keys.distribution_cache(&digest(&canonical));
-        let mut conn = self.conn.clone();
+        let value = encode(&canonical, response);
         let write = tokio::time::timeout(
             CACHE_TIMEOUT,
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(encode(&canonical, response))
-                .arg("PX")
-                .arg(u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX))
-                .query_async::<()>(&mut conn),
+            pulse_stream::cache::set_with_expiry(&self.conn, &key, &value, self.ttl),
         )
         .await;
         if !matches!(write, Ok(Ok(()))) {

@@ -11,7 +11,7 @@ use chrono::Utc;
 use pulse_domain::datetime_to_timestamp;
 use pulse_proto::v1::{self, WatchEventsResponse, watch_events_response::Event as WireEvent};
 use pulse_store::{Pool, PostQuery};
-use pulse_stream::{Event, EventFeed, connection::connect_blocking};
+use pulse_stream::{Event, EventFeed, FeedReader, events::is_event_id};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -32,16 +32,6 @@ pub struct Feed {
     metrics_interval: Duration,
     /// Turns true when the service shuts down: every subscription then ends.
     stopping: watch::Receiver<bool>,
-}
-
-fn valid_event_id(id: &str) -> bool {
-    let mut parts = id.splitn(2, '-');
-    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
-    match (parts.next(), parts.next()) {
-        (Some(ms), Some(seq)) => digits(ms) && digits(seq),
-        (Some(ms), None) => digits(ms),
-        _ => false,
-    }
 }
 
 impl Feed {
@@ -72,26 +62,27 @@ impl Feed {
         };
         let start = if after.is_empty() {
             self.events.last_id().await.map_err(unavailable)?
-        } else if valid_event_id(&after) {
+        } else if is_event_id(&after) {
             after
         } else {
             return Err(Status::invalid_argument(format!(
                 "after_event_id {after:?} is not an event id"
             )));
         };
-        let conn = connect_blocking(&self.redis_url, block)
+        let reader = self
+            .events
+            .reader(&self.redis_url, block)
             .await
             .map_err(unavailable)?;
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
-        tokio::spawn(self.clone().follow(conn, start, block, tx));
+        tokio::spawn(self.clone().follow(reader, start, tx));
         Ok(ReceiverStream::new(rx))
     }
 
     async fn follow(
         self,
-        mut conn: redis::aio::ConnectionManager,
+        mut reader: FeedReader,
         mut cursor: String,
-        block: Duration,
         tx: mpsc::Sender<Result<WatchEventsResponse, Status>>,
     ) {
         let mut metrics = tokio::time::interval(self.metrics_interval);
@@ -113,7 +104,7 @@ impl Feed {
                     }
                 }
                 _ = metrics.tick() => self.metrics_update(&cursor).await.into_iter().collect(),
-                read = self.events.read_after(&mut conn, &cursor, 256, block) => match read {
+                read = reader.read_after(&cursor, 256) => match read {
                     Ok(entries) => {
                         let mut out = Vec::with_capacity(entries.len());
                         for entry in entries {
@@ -193,20 +184,5 @@ impl Feed {
                 None
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_event_id;
-
-    #[test]
-    fn event_ids_are_redis_stream_ids() {
-        assert!(valid_event_id("1700000000000-0"));
-        assert!(valid_event_id("1700000000000"));
-        assert!(!valid_event_id("$"));
-        assert!(!valid_event_id("1-2-3"));
-        assert!(!valid_event_id("abc-1"));
-        assert!(!valid_event_id(""));
     }
 }

@@ -1,14 +1,20 @@
 //! The analytics service: every read of analysed posts, and the live event feed.
 //!
-//! [`queries`] turns `pulse.v1.AnalyticsService` requests into `pulse-store` queries (after
-//! validating them); [`cache`] keeps distributions in Redis; [`feed`] follows `pulse:events` for
-//! `WatchEvents`; [`alerts`] is the alert monitor; [`convert`] maps stored rows to the wire types.
+//! [`grpc`] serves `pulse.v1.AnalyticsService`: each read request goes to [`queries`], which
+//! validates it and answers from `pulse-store` (distributions through [`cache`], kept in Redis;
+//! post totals through [`totals`], kept in memory), and `WatchEvents` goes to [`feed`], which
+//! follows `pulse:events` for one subscriber. [`alerts`] is the alert monitor; [`convert`] maps
+//! stored rows to the wire types; [`server`] wires them together.
+//!
+//! Modules import downwards only: `grpc` uses `queries` and `feed`, `feed` uses `queries`, and
+//! `queries` uses neither.
 
 pub mod alerts;
 pub mod cache;
 pub mod config;
 pub mod convert;
 pub mod feed;
+pub mod grpc;
 pub mod metrics;
 pub mod queries;
 pub mod server;

@@ -1,22 +1,24 @@
-//! `pulse.v1.AnalyticsService`.
+//! The queries behind `pulse.v1.AnalyticsService`, validated.
+//!
+//! Each one checks its request (page sizes, bucket widths and ranges, the filter), answers from
+//! `pulse-store` (through the distribution cache and the total cache where it has one) in wire
+//! types, and maps failures to statuses. [`crate::grpc`] serves them; [`crate::feed`] uses
+//! [`distribution`] for its periodic metrics.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use chrono::Utc;
-use futures::Stream;
 use pulse_proto::v1::{
     self, GetAggregateRequest, GetAggregateResponse, GetDistributionRequest,
     GetDistributionResponse, ListAlertsRequest, ListAlertsResponse, ListPostsRequest,
-    ListPostsResponse, WatchEventsRequest, WatchEventsResponse,
-    analytics_service_server::AnalyticsService,
+    ListPostsResponse,
 };
 use pulse_store::{Pool, PostQuery, StoreError, stats::Bucket};
-use tonic::{Request, Response, Status};
+use tonic::Status;
 
 use crate::{
     cache::{self, DistributionCache},
     convert,
-    feed::Feed,
     totals::{Lookup, TotalCache},
 };
 
@@ -27,21 +29,113 @@ pub const MAX_LIMIT: u32 = 500;
 /// Most buckets one GetAggregate answers.
 pub const MAX_BUCKETS: i64 = 2_000;
 
-pub struct AnalyticsApi {
+/// The read queries, with the pool and the caches they read through.
+pub struct Queries {
     pool: Pool,
-    feed: Feed,
     cache: DistributionCache,
     totals: Arc<TotalCache>,
 }
 
-impl AnalyticsApi {
-    pub fn new(pool: Pool, feed: Feed, cache: DistributionCache, totals: TotalCache) -> Self {
+impl Queries {
+    pub fn new(pool: Pool, cache: DistributionCache, totals: TotalCache) -> Self {
         Self {
             pool,
-            feed,
             cache,
             totals: Arc::new(totals),
         }
+    }
+
+    /// A page of posts matching the filter, newest first, and how many match in all.
+    pub async fn list_posts(&self, request: ListPostsRequest) -> Result<ListPostsResponse, Status> {
+        let query = convert::filter_to_query(request.filter)?;
+        let limit = page_limit(request.limit)?;
+        let total = self.total(&query).await?;
+        let client = self.client().await?;
+        let posts =
+            pulse_store::posts::page(&client, &query, i64::from(limit), i64::from(request.offset))
+                .await
+                .map_err(store_status)?;
+        Ok(ListPostsResponse {
+            posts: posts.into_iter().map(convert::post_to_wire).collect(),
+            total,
+        })
+    }
+
+    /// The sentiment distribution of the posts matching the filter: cached, or counted now and
+    /// cached.
+    pub async fn get_distribution(
+        &self,
+        request: GetDistributionRequest,
+    ) -> Result<GetDistributionResponse, Status> {
+        let query = convert::filter_to_query(request.filter)?;
+        if let Some(hit) = self.cache.get(&query, request.by_source).await {
+            return Ok(hit);
+        }
+        let answer = distribution(&self.pool, &query, request.by_source).await?;
+        self.cache.put(&query, request.by_source, &answer).await;
+        Ok(answer)
+    }
+
+    /// Counts per time bucket over the filter's range (the last 24 hours by default), at most
+    /// [`MAX_BUCKETS`] of them.
+    pub async fn get_aggregate(
+        &self,
+        request: GetAggregateRequest,
+    ) -> Result<GetAggregateResponse, Status> {
+        let query = convert::filter_to_query(request.filter)?;
+        let bucket = match v1::BucketWidth::try_from(request.bucket_width) {
+            Ok(v1::BucketWidth::Minute) => Bucket::Minute,
+            Ok(v1::BucketWidth::Hour | v1::BucketWidth::Unspecified) => Bucket::Hour,
+            Ok(v1::BucketWidth::Day) => Bucket::Day,
+            Err(_) => return Err(Status::invalid_argument("unknown bucket width")),
+        };
+        let to = query.to.unwrap_or_else(Utc::now);
+        let from = query.from.unwrap_or(to - chrono::Duration::hours(24));
+        let buckets = (to - from).num_seconds() / bucket.duration().num_seconds().max(1);
+        if buckets > MAX_BUCKETS {
+            return Err(Status::invalid_argument(format!(
+                "the range holds {buckets} buckets, over the limit of {MAX_BUCKETS}; use a wider bucket"
+            )));
+        }
+        let client = self.client().await?;
+        let rows = pulse_store::stats::aggregate(&client, &query, from, to, bucket)
+            .await
+            .map_err(store_status)?;
+        Ok(GetAggregateResponse {
+            buckets: rows
+                .into_iter()
+                .map(|b| v1::AggregateBucket {
+                    start: Some(pulse_domain::datetime_to_timestamp(b.start)),
+                    total: b.total,
+                    positive: b.positive,
+                    neutral: b.neutral,
+                    negative: b.negative,
+                    average_confidence: b.average_confidence,
+                })
+                .collect(),
+        })
+    }
+
+    /// The newest alerts, optionally only those since a time.
+    pub async fn list_alerts(
+        &self,
+        request: ListAlertsRequest,
+    ) -> Result<ListAlertsResponse, Status> {
+        let limit = page_limit(request.limit)?;
+        let since = request
+            .since
+            .map(|ts| {
+                pulse_domain::timestamp_to_datetime(&ts)
+                    .ok_or_else(|| Status::invalid_argument("since is not a valid time"))
+            })
+            .transpose()?;
+        let client = self.client().await?;
+        let alerts = pulse_store::alerts::list(&client, i64::from(limit), since)
+            .await
+            .map_err(store_status)?;
+        Ok(ListAlertsResponse {
+            alerts: alerts.into_iter().map(convert::alert_to_wire).collect(),
+        })
     }
 
     /// The total for `query`: cached, or counted now, or (when stale) recounted in the
@@ -98,6 +192,17 @@ impl AnalyticsApi {
     }
 }
 
+/// A requested page size: [`DEFAULT_LIMIT`] for none (0), refused over [`MAX_LIMIT`].
+fn page_limit(limit: u32) -> Result<u32, Status> {
+    match limit {
+        0 => Ok(DEFAULT_LIMIT),
+        n if n > MAX_LIMIT => Err(Status::invalid_argument(format!(
+            "limit must be at most {MAX_LIMIT}"
+        ))),
+        n => Ok(n),
+    }
+}
+
 /// Maps a store failure to a status: unreachable database → UNAVAILABLE.
 pub fn store_status(e: StoreError) -> Status {
     if e.is_unavailable() {
@@ -128,132 +233,18 @@ pub async fn distribution(
     Ok(convert::distribution_to_wire(distribution, sources))
 }
 
-type EventStream = Pin<Box<dyn Stream<Item = Result<WatchEventsResponse, Status>> + Send>>;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[tonic::async_trait]
-impl AnalyticsService for AnalyticsApi {
-    #[tracing::instrument(name = "analytics.list_posts", skip_all)]
-    async fn list_posts(
-        &self,
-        request: Request<ListPostsRequest>,
-    ) -> Result<Response<ListPostsResponse>, Status> {
-        let request = request.into_inner();
-        let query = convert::filter_to_query(request.filter)?;
-        let limit = match request.limit {
-            0 => DEFAULT_LIMIT,
-            n if n > MAX_LIMIT => {
-                return Err(Status::invalid_argument(format!(
-                    "limit must be at most {MAX_LIMIT}"
-                )));
-            }
-            n => n,
-        };
-        let total = self.total(&query).await?;
-        let client = self.client().await?;
-        let posts =
-            pulse_store::posts::page(&client, &query, i64::from(limit), i64::from(request.offset))
-                .await
-                .map_err(store_status)?;
-        Ok(Response::new(ListPostsResponse {
-            posts: posts.into_iter().map(convert::post_to_wire).collect(),
-            total,
-        }))
-    }
-
-    #[tracing::instrument(name = "analytics.get_distribution", skip_all)]
-    async fn get_distribution(
-        &self,
-        request: Request<GetDistributionRequest>,
-    ) -> Result<Response<GetDistributionResponse>, Status> {
-        let request = request.into_inner();
-        let query = convert::filter_to_query(request.filter)?;
-        if let Some(hit) = self.cache.get(&query, request.by_source).await {
-            return Ok(Response::new(hit));
-        }
-        let answer = distribution(&self.pool, &query, request.by_source).await?;
-        self.cache.put(&query, request.by_source, &answer).await;
-        Ok(Response::new(answer))
-    }
-
-    #[tracing::instrument(name = "analytics.get_aggregate", skip_all)]
-    async fn get_aggregate(
-        &self,
-        request: Request<GetAggregateRequest>,
-    ) -> Result<Response<GetAggregateResponse>, Status> {
-        let request = request.into_inner();
-        let query = convert::filter_to_query(request.filter)?;
-        let bucket = match v1::BucketWidth::try_from(request.bucket_width) {
-            Ok(v1::BucketWidth::Minute) => Bucket::Minute,
-            Ok(v1::BucketWidth::Hour | v1::BucketWidth::Unspecified) => Bucket::Hour,
-            Ok(v1::BucketWidth::Day) => Bucket::Day,
-            Err(_) => return Err(Status::invalid_argument("unknown bucket width")),
-        };
-        let to = query.to.unwrap_or_else(Utc::now);
-        let from = query.from.unwrap_or(to - chrono::Duration::hours(24));
-        let buckets = (to - from).num_seconds() / bucket.duration().num_seconds().max(1);
-        if buckets > MAX_BUCKETS {
-            return Err(Status::invalid_argument(format!(
-                "the range holds {buckets} buckets, over the limit of {MAX_BUCKETS}; use a wider bucket"
-            )));
-        }
-        let client = self.client().await?;
-        let rows = pulse_store::stats::aggregate(&client, &query, from, to, bucket)
-            .await
-            .map_err(store_status)?;
-        Ok(Response::new(GetAggregateResponse {
-            buckets: rows
-                .into_iter()
-                .map(|b| v1::AggregateBucket {
-                    start: Some(pulse_domain::datetime_to_timestamp(b.start)),
-                    total: b.total,
-                    positive: b.positive,
-                    neutral: b.neutral,
-                    negative: b.negative,
-                    average_confidence: b.average_confidence,
-                })
-                .collect(),
-        }))
-    }
-
-    #[tracing::instrument(name = "analytics.list_alerts", skip_all)]
-    async fn list_alerts(
-        &self,
-        request: Request<ListAlertsRequest>,
-    ) -> Result<Response<ListAlertsResponse>, Status> {
-        let request = request.into_inner();
-        let limit = match request.limit {
-            0 => DEFAULT_LIMIT,
-            n if n > MAX_LIMIT => {
-                return Err(Status::invalid_argument(format!(
-                    "limit must be at most {MAX_LIMIT}"
-                )));
-            }
-            n => n,
-        };
-        let since = request
-            .since
-            .map(|ts| {
-                pulse_domain::timestamp_to_datetime(&ts)
-                    .ok_or_else(|| Status::invalid_argument("since is not a valid time"))
-            })
-            .transpose()?;
-        let client = self.client().await?;
-        let alerts = pulse_store::alerts::list(&client, i64::from(limit), since)
-            .await
-            .map_err(store_status)?;
-        Ok(Response::new(ListAlertsResponse {
-            alerts: alerts.into_iter().map(convert::alert_to_wire).collect(),
-        }))
-    }
-
-    type WatchEventsStream = EventStream;
-
-    async fn watch_events(
-        &self,
-        request: Request<WatchEventsRequest>,
-    ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let after = request.into_inner().after_event_id;
-        let stream = self.feed.subscribe(after, Duration::from_secs(1)).await?;
-        Ok(Response::new(Box::pin(stream)))
+    #[test]
+    fn page_limits_default_and_are_bounded() {
+        assert_eq!(page_limit(0).ok(), Some(DEFAULT_LIMIT));
+        assert_eq!(page_limit(7).ok(), Some(7));
+        assert_eq!(page_limit(MAX_LIMIT).ok(), Some(MAX_LIMIT));
+        assert_eq!(
+            page_limit(MAX_LIMIT + 1).map_err(|s| s.code()).err(),
+            Some(tonic::Code::InvalidArgument)
+        );
     }
 }

@@ -5,13 +5,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use pulse_proto::v1::analytics_service_server::AnalyticsServiceServer;
-use pulse_stream::{EventFeed, RedisKeys};
+use pulse_stream::{Connection, EventFeed, RedisKeys};
 use tokio::net::TcpListener;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    Config, alerts::AlertMonitor, cache::DistributionCache, feed::Feed, metrics::AnalyticsMetrics,
-    queries::AnalyticsApi, totals::TotalCache,
+    Config, alerts::AlertMonitor, cache::DistributionCache, feed::Feed, grpc::AnalyticsApi,
+    metrics::AnalyticsMetrics, totals::TotalCache,
 };
 use pulse_runtime::admin::Readiness;
 
@@ -24,7 +24,7 @@ async fn watch_dependencies(
     readiness: Readiness,
     health: HealthReporter,
     pool: pulse_store::Pool,
-    mut redis: redis::aio::ConnectionManager,
+    redis: Connection,
 ) {
     let mut ticker = tokio::time::interval(DEPENDENCY_CHECK_EVERY);
     loop {
@@ -39,12 +39,12 @@ async fn watch_dependencies(
         let db_ok = tokio::time::timeout(DEPENDENCY_CHECK_EVERY, pulse_store::pool::ping(&pool))
             .await
             .is_ok_and(|r| r.is_ok());
-        let ping: Result<Result<String, redis::RedisError>, _> = tokio::time::timeout(
+        let redis_ok = tokio::time::timeout(
             DEPENDENCY_CHECK_EVERY,
-            redis::cmd("PING").query_async(&mut redis),
+            pulse_stream::connection::ping(&redis),
         )
-        .await;
-        let redis_ok = matches!(ping, Ok(Ok(_)));
+        .await
+        .is_ok_and(|r| r.is_ok());
         readiness.set(db_ok);
         health.set_service_status("postgres", status(db_ok)).await;
         health.set_service_status("redis", status(redis_ok)).await;

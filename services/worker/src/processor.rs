@@ -319,29 +319,13 @@ impl Processor {
     ) -> Result<(), BatchError> {
         let analyses = self.analyze(work).instrument(batch_span.clone()).await?;
         let posts: Vec<Post> = work.iter().map(|w| w.post.clone()).collect();
-        {
-            let store_span = tracing::info_span!(
-                parent: batch_span,
-                "db.insert_analysed",
-                otel.name = "INSERT social_media_posts sentiment_analysis",
-                otel.kind = "client",
-                otel.status_code = tracing::field::Empty,
-                db.system.name = "postgresql",
-                db.operation.name = "INSERT",
-                db.collection.name = "social_media_posts,sentiment_analysis",
-                db.operation.batch.size = posts.len(),
-            );
-            let stored = async {
-                let mut client = self.pool.get().await.map_err(StoreError::from)?;
-                insert_analysed(&mut client, &posts, &analyses).await
-            }
-            .instrument(store_span.clone())
-            .await;
-            if stored.is_err() {
-                store_span.record("otel.status_code", "ERROR");
-            }
-            stored?;
+        // pulse-store traces the write as a child of the batch span.
+        async {
+            let mut client = self.pool.get().await.map_err(StoreError::from)?;
+            insert_analysed(&mut client, &posts, &analyses).await
         }
+        .instrument(batch_span.clone())
+        .await?;
         let ids: Vec<String> = work.iter().map(|w| w.delivery_id.clone()).collect();
         self.consumer.ack(&ids).await?;
 
