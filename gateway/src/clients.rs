@@ -34,7 +34,7 @@ fn channel(url: &str, timeout: Duration) -> anyhow::Result<Channel> {
 impl Clients {
     /// Lazy channels: the gateway starts while its upstreams are still coming up.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
-        let timeout = Duration::from_millis(config.upstream_timeout_ms);
+        let timeout = config.upstream_timeout;
         let analytics = channel(&config.analytics_url, timeout)?;
         let inference = channel(&config.inference_url, timeout)?;
         let ingester = channel(&config.ingester_url, timeout)?;

@@ -1,6 +1,6 @@
 //! Command-line and environment configuration.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// Every setting of `pulse-gateway`; each flag falls back to the environment variable named.
 #[derive(Debug, Clone, clap::Parser)]
@@ -14,9 +14,8 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_ADDR", default_value = "0.0.0.0:8080")]
     pub addr: SocketAddr,
 
-    /// Address of the admin endpoint (/metrics, /healthz, /readyz).
-    #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9105")]
-    pub admin_addr: SocketAddr,
+    #[command(flatten)]
+    pub admin: pulse_settings::AdminSettings,
 
     /// gRPC address of the analytics service.
     #[arg(long, env = "ANALYTICS_URL", default_value = "http://127.0.0.1:50052")]
@@ -35,24 +34,31 @@ pub struct Config {
     pub dashboard_dir: PathBuf,
 
     /// Deadline of every upstream gRPC call, in milliseconds.
-    #[arg(long, env = "UPSTREAM_TIMEOUT_MS", default_value_t = 5_000)]
-    pub upstream_timeout_ms: u64,
+    #[arg(
+        long = "upstream-timeout-ms",
+        env = "UPSTREAM_TIMEOUT_MS",
+        value_name = "UPSTREAM_TIMEOUT_MS",
+        default_value = "5000",
+        value_parser = pulse_settings::duration::millis,
+    )]
+    pub upstream_timeout: Duration,
 
-    /// Redis holding the rate-limit counters; when unreachable, requests are not limited.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-
-    /// Prefix of every Redis key (`<prefix>:ratelimit:...`).
-    #[arg(long, env = "STREAM_PREFIX", default_value = "pulse")]
-    pub stream_prefix: String,
+    #[command(flatten)]
+    pub redis: pulse_settings::RedisSettings,
 
     /// Requests one client IP may make to /api per rate-limit window (0 disables limiting).
     #[arg(long, env = "RATE_LIMIT_REQUESTS", default_value_t = 600)]
     pub rate_limit_requests: u64,
 
     /// Length of the fixed rate-limit window, in seconds.
-    #[arg(long, env = "RATE_LIMIT_WINDOW_SECS", default_value_t = 60)]
-    pub rate_limit_window_secs: u64,
+    #[arg(
+        long = "rate-limit-window-secs",
+        env = "RATE_LIMIT_WINDOW_SECS",
+        value_name = "RATE_LIMIT_WINDOW_SECS",
+        default_value = "60",
+        value_parser = pulse_settings::duration::secs,
+    )]
+    pub rate_limit_window: Duration,
 
     /// Take the client IP from the first X-Forwarded-For entry (only behind a trusted proxy).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
@@ -65,4 +71,13 @@ pub struct Config {
     /// Largest accepted request body, in bytes; larger bodies get 400 BODY_TOO_LARGE.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: u64,
+}
+
+impl Config {
+    /// Default port of the admin endpoint.
+    pub const ADMIN_PORT: u16 = 9105;
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.addr_or(Self::ADMIN_PORT)
+    }
 }

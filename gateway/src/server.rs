@@ -256,17 +256,17 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let clients = Clients::new(config)?;
     let limiter = RateLimiter::new(
-        pulse_stream::connection::connect_lazy(&config.redis_url)?,
-        pulse_stream::RedisKeys::new(&config.stream_prefix),
+        pulse_stream::connection::connect_lazy(config.redis.url.expose())?,
+        pulse_stream::RedisKeys::new(&config.redis.prefix),
         config.rate_limit_requests,
-        config.rate_limit_window_secs,
+        config.rate_limit_window.as_secs(),
         config.trust_forwarded_for,
     );
     let registry = prometheus::Registry::new();
     let metrics = GatewayMetrics::new(&registry)?;
     let readiness = Readiness::default();
     readiness.set(true);
-    let _admin = pulse_runtime::admin::start(config.admin_addr, registry, readiness).await?;
+    let _admin = pulse_runtime::admin::start(config.admin_addr(), registry, readiness).await?;
     let (events, _) = broadcast::channel(live::CLIENT_BUFFER);
     let follower = tokio::spawn(live::follow(
         Clients::watch_channel(config)?,

@@ -279,12 +279,12 @@ impl Platform {
         let (listener, analytics_addr) = loopback().await?;
         let mut analytics = pulse_analytics::Config::parse_from(["pulse-analytics"]);
         analytics.addr = analytics_addr;
-        analytics.admin_addr = loopback_any();
-        analytics.database_url.clone_from(&database.url);
-        analytics.redis_url = redis_url();
-        analytics.stream_prefix.clone_from(&stream_prefix);
+        analytics.admin.addr = Some(loopback_any());
+        analytics.database.url = ConnectionUrl::new(database.url.clone());
+        analytics.redis.url = ConnectionUrl::new(redis_url());
+        analytics.redis.prefix.clone_from(&stream_prefix);
         // Tests compare totals with what they have just stored.
-        analytics.list_total_ttl_ms = 0;
+        analytics.list_total_ttl = Duration::ZERO;
         (options.analytics_config)(&mut analytics);
         let shutdown = stopped(&rx);
         tasks.push(tokio::spawn(async move {
@@ -395,12 +395,12 @@ impl Platform {
         let (listener, gateway_addr) = loopback().await?;
         let mut gateway = pulse_gateway::Config::parse_from(["pulse-gateway"]);
         gateway.addr = gateway_addr;
-        gateway.admin_addr = loopback_any();
+        gateway.admin.addr = Some(loopback_any());
         gateway.analytics_url = format!("http://{analytics_addr}");
         gateway.inference_url = format!("http://{inference_addr}");
         gateway.ingester_url = format!("http://{ingester_addr}");
         gateway.dashboard_dir = workspace_root().join("dashboard/dist");
-        gateway.stream_prefix.clone_from(&stream_prefix);
+        gateway.redis.prefix.clone_from(&stream_prefix);
         (options.gateway_config)(&mut gateway);
         let shutdown = stopped(&rx);
         tasks.push(tokio::spawn(async move {

@@ -9,6 +9,7 @@ use clap::Parser;
 use futures::StreamExt;
 use pulse_e2e::{Options, Platform};
 use pulse_proto::v1::{Post, PublishRequest};
+use pulse_settings::ConnectionUrl;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -30,8 +31,8 @@ fn post(id: &str, content: &str) -> Post {
 }
 
 fn alert_rules(config: &mut pulse_analytics::Config) {
-    config.alert_interval_secs = 1;
-    config.alert_window_secs = 8;
+    config.alert_interval = Duration::from_secs(1);
+    config.alert_window = Duration::from_secs(8);
     config.alert_min_posts = 6;
     config.alert_negative_threshold = 0.5;
 }
@@ -64,10 +65,10 @@ async fn a_sustained_condition_raises_exactly_one_alert() -> anyhow::Result<()> 
     let mut second = pulse_analytics::Config::parse_from(["pulse-analytics"]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     second.addr = listener.local_addr()?;
-    second.admin_addr = "127.0.0.1:0".parse()?;
-    second.database_url.clone_from(&platform.database.url);
-    second.redis_url = pulse_e2e::redis_url();
-    second.stream_prefix.clone_from(&platform.stream_prefix);
+    second.admin.addr = Some("127.0.0.1:0".parse()?);
+    second.database.url = ConnectionUrl::new(platform.database.url.clone());
+    second.redis.url = ConnectionUrl::new(pulse_e2e::redis_url());
+    second.redis.prefix.clone_from(&platform.stream_prefix);
     alert_rules(&mut second);
     let (stop_second, second_stopped) = tokio::sync::oneshot::channel::<()>();
     let second_task = tokio::spawn(async move {
@@ -241,7 +242,7 @@ async fn distributions_are_cached_per_filter() -> anyhow::Result<()> {
 async fn reads_fall_back_to_postgres_when_redis_is_down() -> anyhow::Result<()> {
     // Only analytics loses Redis (a closed port); the rest of the mesh keeps it.
     let options = Options {
-        analytics_config: |config| config.redis_url = "redis://127.0.0.1:9".into(),
+        analytics_config: |config| config.redis.url = ConnectionUrl::new("redis://127.0.0.1:9"),
         ..Options::default()
     };
     let platform = Platform::start("noredis", options).await?;

@@ -490,15 +490,15 @@ async fn rate_limits_and_unhealthy_dependencies() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let mut config = pulse_gateway::Config::parse_from(["pulse-gateway"]);
     config.addr = addr;
-    config.admin_addr = "127.0.0.1:0".parse()?;
+    config.admin.addr = Some("127.0.0.1:0".parse()?);
     // Port 9 (discard) is closed on loopback: every upstream is unreachable.
     config.analytics_url = "http://127.0.0.1:9".into();
     config.inference_url = "http://127.0.0.1:9".into();
     config.ingester_url = "http://127.0.0.1:9".into();
-    config.upstream_timeout_ms = 1_000;
-    config.stream_prefix = format!("pulse-test-ratelimit-{}", uuid::Uuid::new_v4().simple());
+    config.upstream_timeout = std::time::Duration::from_secs(1);
+    config.redis.prefix = format!("pulse-test-ratelimit-{}", uuid::Uuid::new_v4().simple());
     config.rate_limit_requests = 5;
-    config.rate_limit_window_secs = 60;
+    config.rate_limit_window = std::time::Duration::from_secs(60);
     config.cors_allowed_origins = "https://dashboard.example".into();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {

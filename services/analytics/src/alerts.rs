@@ -14,6 +14,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use pulse_settings::ConnectionUrl;
 use pulse_store::{
     alerts::{NewAlert, StoredAlert},
     leader::{Client, LeaderSession},
@@ -127,7 +128,7 @@ impl Ongoing {
 }
 
 pub struct AlertMonitor {
-    database_url: String,
+    database_url: ConnectionUrl,
     events: EventFeed,
     rules: Rules,
     interval: Duration,
@@ -136,7 +137,7 @@ pub struct AlertMonitor {
 
 impl AlertMonitor {
     pub fn new(
-        database_url: String,
+        database_url: ConnectionUrl,
         events: EventFeed,
         rules: Rules,
         interval: Duration,
@@ -161,7 +162,7 @@ impl AlertMonitor {
             ticker.tick().await;
             if session.as_ref().is_none_or(LeaderSession::is_closed) {
                 ongoing = None;
-                session = match LeaderSession::connect(&self.database_url).await {
+                session = match LeaderSession::connect(self.database_url.expose()).await {
                     Ok(s) => Some(s),
                     Err(e) => {
                         tracing::warn!(error = %e, "alert monitor cannot reach the database");

@@ -14,48 +14,69 @@ pub struct Config {
     #[arg(long, env = "ANALYTICS_ADDR", default_value = "0.0.0.0:50052")]
     pub addr: SocketAddr,
 
-    /// Address of the admin endpoint (/metrics, /healthz, /readyz).
-    #[arg(long, env = "ADMIN_ADDR", default_value = "0.0.0.0:9102")]
-    pub admin_addr: SocketAddr,
+    #[command(flatten)]
+    pub admin: pulse_settings::AdminSettings,
 
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres:postgres@127.0.0.1:5432/pulse"
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: pulse_settings::DatabaseSettings,
 
     /// Most database connections this service opens.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 8)]
     pub database_pool_size: usize,
 
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-
-    /// Prefix of every Redis key (`<prefix>:events`, ...).
-    #[arg(long, env = "STREAM_PREFIX", default_value = "pulse")]
-    pub stream_prefix: String,
+    #[command(flatten)]
+    pub redis: pulse_settings::RedisSettings,
 
     /// Seconds between `metrics_update` events on WatchEvents.
-    #[arg(long, env = "METRICS_INTERVAL_SECS", default_value_t = 30)]
-    pub metrics_interval_secs: u64,
+    #[arg(
+        long = "metrics-interval-secs",
+        env = "METRICS_INTERVAL_SECS",
+        value_name = "METRICS_INTERVAL_SECS",
+        default_value = "30",
+        value_parser = pulse_settings::duration::secs,
+    )]
+    pub metrics_interval: Duration,
 
     /// Seconds a distribution stays cached in Redis per distinct filter (0 disables the cache).
-    #[arg(long, env = "DISTRIBUTION_CACHE_TTL_SECS", default_value_t = 60)]
-    pub distribution_cache_ttl_secs: u64,
+    #[arg(
+        long = "distribution-cache-ttl-secs",
+        env = "DISTRIBUTION_CACHE_TTL_SECS",
+        value_name = "DISTRIBUTION_CACHE_TTL_SECS",
+        default_value = "60",
+        value_parser = pulse_settings::duration::secs,
+    )]
+    pub distribution_cache_ttl: Duration,
 
     /// Milliseconds a ListPosts total is reused per filter before it is recounted in the
     /// background (0 counts on every request). Pages themselves are always read fresh.
-    #[arg(long, env = "LIST_TOTAL_TTL_MS", default_value_t = 2_000)]
-    pub list_total_ttl_ms: u64,
+    #[arg(
+        long = "list-total-ttl-ms",
+        env = "LIST_TOTAL_TTL_MS",
+        value_name = "LIST_TOTAL_TTL_MS",
+        default_value = "2000",
+        value_parser = pulse_settings::duration::millis,
+    )]
+    pub list_total_ttl: Duration,
 
     /// Seconds between alert evaluations (0 disables the alert monitor).
-    #[arg(long, env = "ALERT_INTERVAL_SECS", default_value_t = 60)]
-    pub alert_interval_secs: u64,
+    #[arg(
+        long = "alert-interval-secs",
+        env = "ALERT_INTERVAL_SECS",
+        value_name = "ALERT_INTERVAL_SECS",
+        default_value = "60",
+        value_parser = pulse_settings::duration::secs,
+    )]
+    pub alert_interval: Duration,
 
     /// Length in seconds of the sliding window the alert rules look at.
-    #[arg(long, env = "ALERT_WINDOW_SECS", default_value_t = 300)]
-    pub alert_window_secs: u64,
+    #[arg(
+        long = "alert-window-secs",
+        env = "ALERT_WINDOW_SECS",
+        value_name = "ALERT_WINDOW_SECS",
+        default_value = "300",
+        value_parser = pulse_settings::duration::secs,
+    )]
+    pub alert_window: Duration,
 
     /// Fewest posts in the window before any rule may fire, so a handful of posts cannot alert.
     #[arg(long, env = "ALERT_MIN_POSTS", default_value_t = 20)]
@@ -75,16 +96,23 @@ pub struct Config {
 }
 
 impl Config {
+    /// Default port of the admin endpoint.
+    pub const ADMIN_PORT: u16 = 9102;
+
+    pub fn admin_addr(&self) -> std::net::SocketAddr {
+        self.admin.addr_or(Self::ADMIN_PORT)
+    }
+
+    /// The interval between `metrics_update` events, at least a second.
     pub fn metrics_interval(&self) -> Duration {
-        Duration::from_secs(self.metrics_interval_secs.max(1))
+        self.metrics_interval.max(Duration::from_secs(1))
     }
 
     /// The alert rules' settings.
     pub fn alert_rules(&self) -> crate::alerts::Rules {
         crate::alerts::Rules {
-            window: chrono::Duration::seconds(
-                i64::try_from(self.alert_window_secs.max(1)).unwrap_or(i64::MAX / 1_000_000),
-            ),
+            window: chrono::Duration::from_std(self.alert_window.max(Duration::from_secs(1)))
+                .unwrap_or(chrono::Duration::MAX),
             min_posts: self.alert_min_posts,
             negative_threshold: self.alert_negative_threshold,
             spike_stddevs: self.alert_spike_stddevs,

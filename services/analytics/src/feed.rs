@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use pulse_domain::datetime_to_timestamp;
 use pulse_proto::v1::{self, WatchEventsResponse, watch_events_response::Event as WireEvent};
+use pulse_settings::ConnectionUrl;
 use pulse_store::{Pool, PostQuery};
 use pulse_stream::{Event, EventFeed, FeedReader, events::is_event_id};
 use tokio::sync::{mpsc, watch};
@@ -27,7 +28,7 @@ const METRICS_WINDOW: chrono::Duration = chrono::Duration::hours(24);
 #[derive(Clone)]
 pub struct Feed {
     events: EventFeed,
-    redis_url: String,
+    redis_url: ConnectionUrl,
     pool: Pool,
     metrics_interval: Duration,
     /// Turns true when the service shuts down: every subscription then ends.
@@ -37,7 +38,7 @@ pub struct Feed {
 impl Feed {
     pub fn new(
         events: EventFeed,
-        redis_url: String,
+        redis_url: ConnectionUrl,
         pool: Pool,
         metrics_interval: Duration,
         stopping: watch::Receiver<bool>,
@@ -71,7 +72,7 @@ impl Feed {
         };
         let reader = self
             .events
-            .reader(&self.redis_url, block)
+            .reader(self.redis_url.expose(), block)
             .await
             .map_err(unavailable)?;
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);

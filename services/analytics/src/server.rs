@@ -57,10 +57,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let pool = pulse_store::connect_pool(&config.database_url, config.database_pool_size)?;
+    let pool = pulse_store::connect_pool(config.database.url.expose(), config.database_pool_size)?;
     // Lazy: reads fall back to PostgreSQL while Redis is down, so the service starts without it.
-    let conn = pulse_stream::connection::connect_lazy(&config.redis_url)?;
-    let keys = RedisKeys::new(&config.stream_prefix);
+    let conn = pulse_stream::connection::connect_lazy(config.redis.url.expose())?;
+    let keys = RedisKeys::new(&config.redis.prefix);
     let events = EventFeed::new(
         conn.clone(),
         &keys,
@@ -75,7 +75,7 @@ pub async fn serve(
     };
     let feed = Feed::new(
         events.clone(),
-        config.redis_url.clone(),
+        config.redis.url.clone(),
         pool.clone(),
         config.metrics_interval(),
         stop_feed,
@@ -89,16 +89,16 @@ pub async fn serve(
     let cache = DistributionCache::new(
         conn.clone(),
         keys.clone(),
-        Duration::from_secs(config.distribution_cache_ttl_secs),
+        config.distribution_cache_ttl,
         metrics.clone(),
     );
-    let monitor = (config.alert_interval_secs > 0).then(|| {
+    let monitor = (!config.alert_interval.is_zero()).then(|| {
         tokio::spawn(
             AlertMonitor::new(
-                config.database_url.clone(),
+                config.database.url.clone(),
                 events.clone(),
                 config.alert_rules(),
-                Duration::from_secs(config.alert_interval_secs),
+                config.alert_interval,
                 metrics.clone(),
             )
             .run(),
@@ -117,11 +117,11 @@ pub async fn serve(
             pool,
             feed,
             cache,
-            TotalCache::new(Duration::from_millis(config.list_total_ttl_ms)),
+            TotalCache::new(config.list_total_ttl),
         )));
     let router = pulse_runtime::grpc::with_reflection(router, "pulse.v1.AnalyticsService")?;
     tracing::info!(addr = %listener.local_addr()?, "analytics listening");
-    let _admin = pulse_runtime::admin::start(config.admin_addr, registry, readiness).await?;
+    let _admin = pulse_runtime::admin::start(config.admin_addr(), registry, readiness).await?;
     let served = pulse_runtime::grpc::serve(router, listener, shutdown).await;
     dependencies.abort();
     if let Some(monitor) = monitor {
