@@ -19,8 +19,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-
-use crate::workspace_root;
+use pulse_testkit::workspace_root;
 
 /// The Dockerfile, relative to the repository root.
 pub const PATH: &str = "deploy/docker/Dockerfile";
@@ -72,7 +71,7 @@ pub const STAND_INS: &[StandIn] = &[
 ];
 
 fn ort_dir() -> anyhow::Result<PathBuf> {
-    crate::ort_library()
+    pulse_testkit::ort_library()
         .parent()
         .map(Path::to_path_buf)
         .context("ORT_DYLIB_PATH has no folder")

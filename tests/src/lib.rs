@@ -1,9 +1,10 @@
 //! A test harness that runs the whole mesh in one process.
 //!
-//! [`Platform::start`] creates a throw-away database (migrated) and a unique Redis key prefix,
-//! then starts inference, analytics, worker, ingester and gateway on free loopback ports, each
-//! through the same `serve` function its binary uses, talking real gRPC, HTTP, Redis and
-//! PostgreSQL. Tests running in parallel never share a database or a stream.
+//! [`Platform::start`] creates a throw-away database (migrated) and a unique Redis key prefix
+//! (from `pulse_testkit`, like every set-up value here), then starts inference, analytics,
+//! worker, ingester and gateway on free loopback ports, each through the same `serve` function
+//! its binary uses, talking real gRPC, HTTP, Redis and PostgreSQL. Tests running in parallel
+//! never share a database or a stream.
 //!
 //! For fault tests, [`Options::proxied`] puts a [`proxy::FaultProxy`] between the workers (and
 //! the ingester, for Redis) and PostgreSQL, Redis or inference, so a test can cut and restore
@@ -23,34 +24,12 @@ use clap::Parser;
 use pulse_proto::v1::ingest_service_client::IngestServiceClient;
 use pulse_runtime::admin::Readiness;
 use pulse_settings::ConnectionUrl;
+use pulse_testkit::{
+    TestDatabase, default_model_bundle, ort_library, redis_url, unique_name, workspace_root,
+};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use proxy::FaultProxy;
-
-/// PostgreSQL server the tests use (a database is created per test on it).
-pub fn database_server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// The repository root.
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
-}
-
-/// The ONNX Runtime library: `ORT_DYLIB_PATH`, or where set-up puts it.
-pub fn ort_library() -> PathBuf {
-    std::env::var_os("ORT_DYLIB_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".deps/onnxruntime/libonnxruntime.so.1.31.1"))
-}
 
 /// The folder of the workspace's built binaries (`target/debug` for `cargo test`): the test
 /// executable's grandparent, `target/debug/deps/<test>`.
@@ -116,40 +95,14 @@ fn with_address(url: &str, addr: SocketAddr) -> String {
     format!("{scheme}://{user}{addr}{tail}")
 }
 
-/// Deletes every Redis key under a test's prefix: streams, dead letters, events, cache and
-/// rate-limit counters (all `<prefix>:...`).
-pub async fn delete_redis_keys(prefix: &str) -> anyhow::Result<()> {
-    let client = redis::Client::open(redis_url())?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await?;
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
-    }
-    Ok(())
-}
-
-/// A migrated database that is dropped by [`TestDatabase::drop_now`].
-pub struct TestDatabase {
-    pub url: String,
-}
-
-impl TestDatabase {
-    pub async fn create(tag: &str) -> anyhow::Result<Self> {
-        let name = format!("pulse_test_{tag}_{}", uuid::Uuid::new_v4().simple());
-        let url = pulse_store::provision::with_database(&database_server_url(), &name)?;
-        pulse_store::provision::ensure_database(&url).await?;
-        let pool = pulse_store::connect_pool(&url, 1)?;
-        let mut client = pool.get().await?;
-        pulse_store::migrate::run(&mut client).await?;
-        Ok(Self { url })
-    }
-
-    pub async fn drop_now(&self) -> anyhow::Result<()> {
-        Ok(pulse_store::provision::drop_database(&self.url).await?)
-    }
+/// A throw-away database of the test server with every migration applied: the services
+/// expect the schema that `pulse-store migrate` makes.
+pub async fn migrated_database(tag: &str) -> anyhow::Result<TestDatabase> {
+    let database = TestDatabase::create(tag).await?;
+    let pool = pulse_store::connect_pool(&database.url, 1)?;
+    let mut client = pool.get().await?;
+    pulse_store::migrate::run(&mut client).await?;
+    Ok(database)
 }
 
 /// Which dependencies of the workers (and, for Redis, of the ingester) go through a
@@ -251,8 +204,9 @@ fn stopped(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'sta
 
 impl Platform {
     pub async fn start(tag: &str, options: Options) -> anyhow::Result<Self> {
-        let database = TestDatabase::create(tag).await?;
-        let stream_prefix = format!("pulse-test-{tag}-{}", uuid::Uuid::new_v4().simple());
+        pulse_testkit::logs();
+        let database = migrated_database(tag).await?;
+        let stream_prefix = unique_name(tag);
         let (stop, rx) = watch::channel(false);
         let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
 
@@ -260,8 +214,8 @@ impl Platform {
         let mut inference = pulse_inference::Config::parse_from(["pulse-inference"]);
         inference.addr = inference_addr;
         inference.admin.addr = Some(loopback_any());
-        inference.sentiment_model_dir = workspace_root().join("models/pulse-minilm");
-        inference.emotion_model_dir = Some(workspace_root().join("models/pulse-minilm"));
+        inference.sentiment_model_dir = default_model_bundle();
+        inference.emotion_model_dir = Some(default_model_bundle());
         inference.ort_library = ort_library();
         inference.intra_threads = 2;
         (options.inference_config)(&mut inference);
@@ -400,6 +354,7 @@ impl Platform {
         gateway.inference_url = format!("http://{inference_addr}");
         gateway.ingester_url = format!("http://{ingester_addr}");
         gateway.dashboard_dir = workspace_root().join("dashboard/dist");
+        gateway.redis.url = ConnectionUrl::new(redis_url());
         gateway.redis.prefix.clone_from(&stream_prefix);
         (options.gateway_config)(&mut gateway);
         let shutdown = stopped(&rx);
@@ -589,7 +544,7 @@ impl Platform {
                 Err(_) => anyhow::bail!("a service did not stop within 10 s"),
             }
         }
-        delete_redis_keys(&self.stream_prefix).await?;
+        pulse_testkit::delete_redis_keys(&self.stream_prefix).await?;
         self.database.drop_now().await
     }
 }

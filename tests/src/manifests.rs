@@ -3,9 +3,9 @@
 //! [`render`] runs `kubectl kustomize` on an overlay, so generated ConfigMap and Secret names
 //! carry their hash suffix exactly as applied. [`Manifests`] finds objects and pod templates and
 //! reads ConfigMap and Secret values; [`Manifests::environment`] resolves a container's `env` and
-//! `envFrom` the way the kubelet does. `tests/tests/manifests.rs` (static checks) and
-//! `tests/tests/cluster_rehearsal.rs` (running the containers) share this reading, so both judge
-//! the same manifests the same way.
+//! `envFrom` the way the kubelet does. The end-to-end modules `manifests` (static checks) and
+//! `cluster_rehearsal` (running the containers) share this reading, so both judge the same
+//! manifests the same way.
 //!
 //! kubectl must be on the PATH: without it rendering fails, unless `PULSE_SKIP_MANIFESTS=1`,
 //! which turns the failure into a printed skip (`scripts/test.sh` sets it when kubectl is
@@ -16,9 +16,8 @@ use std::{collections::BTreeSet, io::Write, path::PathBuf, process::Command};
 use anyhow::{Context, bail};
 use base64::Engine;
 use clap::CommandFactory;
+use pulse_testkit::workspace_root;
 use serde_json::{Map, Value};
-
-use crate::workspace_root;
 
 /// Set to `1` to skip what needs kubectl when it is not installed.
 pub const SKIP_VAR: &str = "PULSE_SKIP_MANIFESTS";

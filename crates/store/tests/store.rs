@@ -4,32 +4,37 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use pulse_domain::{Analysis, Post};
 use pulse_store::{
     PostQuery, migrate, posts,
-    provision::{drop_database, ensure_database, with_database},
+    provision::{drop_database, ensure_database},
     stats::{self, Bucket},
 };
+use pulse_testkit::TestDatabase;
 
+/// A database of the test's own, created and dropped by the store's own provisioning.
 struct Db {
-    url: String,
+    database: TestDatabase,
     pool: pulse_store::Pool,
 }
 
 impl Db {
     async fn new() -> Self {
-        let server = std::env::var("TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("pulse_test_store_{}", uuid::Uuid::new_v4().simple());
-        let url = with_database(&server, &name).expect("url");
-        assert!(ensure_database(&url).await.expect("create database"));
-        let pool = pulse_store::connect_pool(&url, 2).expect("pool");
+        let database = TestDatabase::unique("store");
+        assert!(
+            ensure_database(&database.url)
+                .await
+                .expect("create database")
+        );
+        let pool = pulse_store::connect_pool(&database.url, 2).expect("pool");
         let mut client = pool.get().await.expect("connect");
         let every: Vec<i64> = migrate::MIGRATIONS.iter().map(|m| m.version).collect();
         assert_eq!(migrate::run(&mut client).await.expect("migrate"), every);
-        Db { url, pool }
+        Db { database, pool }
     }
 
     async fn drop(self) {
         drop(self.pool);
-        drop_database(&self.url).await.expect("drop database");
+        drop_database(&self.database.url)
+            .await
+            .expect("drop database");
     }
 }
 

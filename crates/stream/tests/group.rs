@@ -9,22 +9,21 @@ use pulse_stream::{
     connection::{connect, connect_blocking},
     trim::trim_processed,
 };
+use pulse_testkit::{delete_redis_keys, redis_url, unique_name};
 use redis::aio::ConnectionManager;
 
-fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
 struct Fixture {
+    prefix: String,
     keys: RedisKeys,
     conn: ConnectionManager,
 }
 
 impl Fixture {
     async fn new() -> Self {
-        let keys = RedisKeys::new(format!("pulse-test-{}", uuid::Uuid::new_v4().simple()));
+        let prefix = unique_name("group");
+        let keys = RedisKeys::new(&prefix);
         let conn = connect(&redis_url()).await.expect("redis");
-        Fixture { keys, conn }
+        Fixture { prefix, keys, conn }
     }
 
     async fn consumer(&self, name: &str) -> GroupConsumer {
@@ -36,14 +35,8 @@ impl Fixture {
         consumer
     }
 
-    async fn cleanup(mut self) {
-        let _: () = redis::cmd("DEL")
-            .arg(self.keys.posts())
-            .arg(self.keys.dead_letters())
-            .arg(self.keys.events())
-            .query_async(&mut self.conn)
-            .await
-            .expect("del");
+    async fn cleanup(self) {
+        delete_redis_keys(&self.prefix).await.expect("del");
     }
 }
 

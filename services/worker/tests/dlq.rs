@@ -9,11 +9,8 @@ use pulse_stream::{
     GroupConsumer, PostEntry, Producer, RedisKeys,
     connection::{connect, connect_blocking},
 };
+use pulse_testkit::{delete_redis_keys, redis_url, unique_name};
 use pulse_worker::{Config, config::DlqCommand};
-
-fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
 
 fn entry(id: &str) -> PostEntry {
     PostEntry {
@@ -36,7 +33,7 @@ async fn run(config: &Config, command: DlqCommand) -> (anyhow::Result<()>, Strin
 
 #[tokio::test]
 async fn dead_letters_are_listed_and_replayed_by_id_or_all_at_once() -> anyhow::Result<()> {
-    let prefix = format!("pulse-test-dlq-{}", uuid::Uuid::new_v4().simple());
+    let prefix = unique_name("dlq");
     let keys = RedisKeys::new(&prefix);
     let conn = connect(&redis_url()).await?;
     let blocking = connect_blocking(&redis_url(), Duration::from_millis(100)).await?;
@@ -110,11 +107,5 @@ async fn dead_letters_are_listed_and_replayed_by_id_or_all_at_once() -> anyhow::
         .collect();
     assert_eq!(ids, vec!["p1", "p2", "p3"]);
 
-    let mut conn = conn;
-    let _: () = redis::cmd("DEL")
-        .arg(keys.posts())
-        .arg(keys.dead_letters())
-        .query_async(&mut conn)
-        .await?;
-    Ok(())
+    delete_redis_keys(&prefix).await
 }

@@ -1,22 +1,13 @@
 //! Set-up shared by the inference service's integration tests.
 
-use std::{future::Future, net::SocketAddr, path::PathBuf};
+use std::{future::Future, net::SocketAddr};
 
 use pulse_inference::Config;
 use pulse_proto::v1::{Analysis, AnalyzeRequest, inference_service_client::InferenceServiceClient};
 use tonic::transport::Channel;
 
-/// The repository root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The ONNX Runtime library: `ORT_DYLIB_PATH`, or where set-up puts it.
-pub fn ort_library() -> PathBuf {
-    std::env::var_os("ORT_DYLIB_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".deps/onnxruntime/libonnxruntime.so.1.31.1"))
-}
+/// The repository root and the ONNX Runtime library, as every test finds them.
+pub use pulse_testkit::{ort_library, workspace_root as root};
 
 /// Loads `config`'s models and serves them on its address until `shutdown`; returns the
 /// bound address.
@@ -24,6 +15,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> SocketAddr {
+    pulse_testkit::logs();
     let models = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || pulse_inference::server::load_models(&config))

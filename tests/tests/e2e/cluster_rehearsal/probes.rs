@@ -16,7 +16,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::{
+use super::{
     LIVENESS_PERIOD, POLL, READY_DEADLINE,
     pod::{Process, describe},
 };

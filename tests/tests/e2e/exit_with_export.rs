@@ -14,9 +14,10 @@ use std::{
 };
 
 use anyhow::{Context, bail, ensure};
-use pulse_e2e::{
-    binary, collector::Collector, database_server_url, delete_redis_keys, ort_library, redis_url,
-    workspace_root,
+use pulse_e2e::{binary, collector::Collector};
+use pulse_testkit::{
+    TestDatabase, default_model_bundle, delete_redis_keys, free_address, ort_library, redis_url,
+    temp_path, unique_name,
 };
 
 /// `pulse_runtime::telemetry::SHUTDOWN_DEADLINE` plus start-up and slack on a loaded machine.
@@ -45,8 +46,7 @@ impl Endpoint {
 }
 
 fn refused() -> anyhow::Result<Endpoint> {
-    let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    Ok(Endpoint::Refused(addr))
+    Ok(Endpoint::Refused(free_address()?))
 }
 
 /// Accepts connections and keeps them open without a byte in reply, until the test ends.
@@ -113,9 +113,9 @@ async fn endpoints() -> anyhow::Result<(Collector, Vec<Endpoint>)> {
 async fn store_commands_exit_promptly_with_export_on() -> anyhow::Result<()> {
     let (collector, endpoints) = endpoints().await?;
     for (i, endpoint) in endpoints.iter().enumerate() {
-        let name = format!("pulse_test_exit_{i}_{}", uuid::Uuid::new_v4().simple());
-        let url = pulse_store::provision::with_database(&database_server_url(), &name)?;
-        let env = [("DATABASE_URL", url.clone())];
+        // Named only: the migration creates it.
+        let database = TestDatabase::unique(&format!("exit_{i}"));
+        let env = [("DATABASE_URL", database.url.clone())];
         let result = async {
             // Twice: the second run of the migration Job finds the schema current.
             for _ in 0..2 {
@@ -128,7 +128,7 @@ async fn store_commands_exit_promptly_with_export_on() -> anyhow::Result<()> {
             Ok(())
         }
         .await;
-        pulse_store::provision::drop_database(&url).await?;
+        database.drop_now().await?;
         result?;
     }
     // The migration's span left the current-thread runtime before the process exited.
@@ -145,8 +145,8 @@ async fn store_commands_exit_promptly_with_export_on() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_commands_exit_promptly_and_their_spans_arrive() -> anyhow::Result<()> {
     let (collector, endpoints) = endpoints().await?;
-    let prefix = format!("pulse-test-exit-{}", uuid::Uuid::new_v4().simple());
-    let file = std::env::temp_dir().join(format!("{prefix}.jsonl"));
+    let prefix = unique_name("exit");
+    let file = temp_path("exit", "jsonl");
     let lines: Vec<String> = (0..3)
         .map(|i| {
             serde_json::json!({
@@ -196,13 +196,13 @@ async fn stream_commands_exit_promptly_and_their_spans_arrive() -> anyhow::Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inference_eval_exits_promptly_with_export_on() -> anyhow::Result<()> {
     let (_collector, endpoints) = endpoints().await?;
-    let file = std::env::temp_dir().join(format!("pulse-test-eval-{}.jsonl", uuid::Uuid::new_v4()));
+    let file = temp_path("eval", "jsonl");
     std::fs::write(
         &file,
         "{\"text\": \"I love it\", \"label\": \"positive\"}\n\
          {\"text\": \"this is awful\", \"label\": \"negative\"}\n",
     )?;
-    let model = workspace_root().join("models/pulse-minilm");
+    let model = default_model_bundle();
     let env = [
         ("ORT_DYLIB_PATH", ort_library().display().to_string()),
         ("SENTIMENT_MODEL_DIR", model.display().to_string()),

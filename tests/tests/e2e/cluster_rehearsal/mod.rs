@@ -53,7 +53,7 @@
 //!
 //! One pod per Deployment (replicas and HPAs are a scheduler's business), and one overlay at a
 //! time: two meshes at once on a small machine starve each other's probes. kubectl must be on
-//! the PATH (or `PULSE_SKIP_MANIFESTS=1`, as for tests/tests/manifests.rs); the binaries must be
+//! the PATH (or `PULSE_SKIP_MANIFESTS=1`, as for the `manifests` module); the binaries must be
 //! built (`cargo build --workspace --bins`; a stale one is refused). What only a real cluster
 //! can show is listed in docs/operations.md, "Cluster rehearsal".
 
@@ -67,7 +67,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use pulse_e2e::{collector::Collector, dockerfile::Dockerfile, manifests::render};
 
-use crate::{cluster::Cluster, plan::Planner};
+use self::{cluster::Cluster, plan::Planner};
 
 /// How long a Deployment's container may take to become ready.
 pub(crate) const READY_DEADLINE: Duration = Duration::from_secs(60);

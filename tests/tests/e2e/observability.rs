@@ -1,80 +1,37 @@
 //! One post, one trace; every admin endpoint measures.
 //!
-//! The five services run as separate processes, each started the way its binary starts
-//! (`telemetry::init` with the binary's name, then `run` with a configuration read from the
-//! environment), exporting OTLP/gRPC to a collector inside this test. One post is published
-//! through the gateway with a `traceparent` the test chose; the test then checks that every
-//! span of the post's life (gateway HTTP, ingester, worker, inference, database write, event
-//! publication, WebSocket broadcast) arrived under that one trace id, from the right service,
-//! with the right parent. It also scrapes each service's admin `/metrics` before and after and
-//! checks that the counters of that work moved.
-//!
-//! This file has its own `main` (no libtest harness): the same executable is re-run as each
-//! service when `PULSE_TEST_ROLE` is set, so the test needs no separately built binaries and
-//! each service gets its own process, tracer provider and `service.name`.
+//! The five services run as separate processes, their built binaries (`telemetry::init` with
+//! the binary's name, then `run` with a configuration read from the environment), so each has
+//! its own tracer provider and `service.name`, exporting OTLP/gRPC to a collector inside this
+//! test. One post is published through the gateway with a `traceparent` the test chose; the
+//! test then checks that every span of the post's life (gateway HTTP, ingester, worker,
+//! inference, database write, event publication, WebSocket broadcast) arrived under that one
+//! trace id, from the right service, with the right parent. It also scrapes each service's
+//! admin `/metrics` before and after and checks that the counters of that work moved.
 
 use std::{
     collections::HashMap,
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     path::PathBuf,
-    process::{Child, Command, ExitCode, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail, ensure};
-use clap::Parser;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use pulse_e2e::{
-    TestDatabase,
+    binary,
     collector::{Collector, Received},
     feed::wait_for_post,
-    ort_library, redis_url, workspace_root,
+    migrated_database,
+};
+use pulse_testkit::{
+    TestDatabase, default_model_bundle, free_address, ort_library, redis_url, unique_name,
+    workspace_root,
 };
 use serde_json::{Value, json};
 
-const ROLE_ENV: &str = "PULSE_TEST_ROLE";
 const POST_TEXT: &str = "The new release is wonderful, everything feels faster";
-const TEST_NAME: &str = "a_post_is_one_trace_and_every_service_is_measured";
-
-fn main() -> ExitCode {
-    if let Ok(role) = std::env::var(ROLE_ENV) {
-        return run_service(&role);
-    }
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if std::env::args().any(|a| a == "--list") {
-        println!("{TEST_NAME}: test");
-        return ExitCode::SUCCESS;
-    }
-    if !filters.is_empty() && !filters.iter().any(|f| TEST_NAME.contains(f.as_str())) {
-        println!(
-            "\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out; finished in 0.00s\n"
-        );
-        return ExitCode::SUCCESS;
-    }
-    println!("\nrunning 1 test");
-    let started = Instant::now();
-    let result = tokio::runtime::Runtime::new()
-        .context("starting a runtime")
-        .and_then(|rt| rt.block_on(a_post_is_one_trace_and_every_service_is_measured()));
-    let secs = started.elapsed().as_secs_f64();
-    match result {
-        Ok(()) => {
-            println!(
-                "test {TEST_NAME} ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in {secs:.2}s\n"
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            println!(
-                "test {TEST_NAME} ... FAILED\n\n---- {TEST_NAME} ----\n{e:?}\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in {secs:.2}s\n"
-            );
-            ExitCode::FAILURE
-        }
-    }
-}
 
 /// Every metric a query of the Grafana dashboard (`deploy/grafana/pulse.json`) reads is one the
 /// services export, so a renamed metric cannot leave a panel silently empty.
@@ -115,43 +72,6 @@ fn dashboard_queries_use_exported_metrics(scraped: &HashMap<&str, String>) -> an
     Ok(())
 }
 
-/// Runs this process as one service, exactly as its binary's `main` does.
-fn run_service(role: &str) -> ExitCode {
-    let name = format!("pulse-{role}");
-    let result = tokio::runtime::Runtime::new()
-        .context("starting a runtime")
-        .and_then(|rt| {
-            rt.block_on(pulse_runtime::telemetry::traced(&name, async {
-                let args = [name.as_str()];
-                match role {
-                    "inference" => {
-                        pulse_inference::run(pulse_inference::Config::parse_from(args)).await
-                    }
-                    "analytics" => {
-                        pulse_analytics::run(pulse_analytics::Config::parse_from(args)).await
-                    }
-                    "worker" => pulse_worker::run(pulse_worker::Config::parse_from(args)).await,
-                    "ingester" => {
-                        pulse_ingester::run(pulse_ingester::Config::parse_from(args)).await
-                    }
-                    "gateway" => pulse_gateway::run(pulse_gateway::Config::parse_from(args)).await,
-                    other => bail!("unknown role {other}"),
-                }
-            }))
-        });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{name}: {e:?}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
 /// The service processes; killed when dropped, whatever happened.
 struct Services {
     children: Vec<(String, Child)>,
@@ -161,8 +81,7 @@ struct Services {
 impl Services {
     fn spawn(&mut self, role: &str, env: &[(&str, String)]) -> anyhow::Result<()> {
         let log = std::fs::File::create(self.logs.join(format!("{role}.log")))?;
-        let child = Command::new(std::env::current_exe()?)
-            .env(ROLE_ENV, role)
+        let child = Command::new(binary(&format!("pulse-{role}"))?)
             .env_remove("OTEL_SERVICE_NAME")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
@@ -283,11 +202,12 @@ async fn publish(
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_post_is_one_trace_and_every_service_is_measured() -> anyhow::Result<()> {
     let (collector, collector_addr) = Collector::start().await?;
 
-    let database = TestDatabase::create("observability").await?;
-    let prefix = format!("pulse-test-observability-{}", uuid::Uuid::new_v4().simple());
+    let database = migrated_database("observability").await?;
+    let prefix = unique_name("observability");
     let logs = std::env::temp_dir().join(&prefix);
     std::fs::create_dir_all(&logs)?;
     let mut services = Services {
@@ -315,12 +235,16 @@ async fn run_scenario(
     prefix: &str,
     services: &mut Services,
 ) -> anyhow::Result<()> {
-    let [inference, analytics, ingester, gateway] =
-        [free_port()?, free_port()?, free_port()?, free_port()?];
+    let [inference, analytics, ingester, gateway] = [
+        free_address()?,
+        free_address()?,
+        free_address()?,
+        free_address()?,
+    ];
     let admin: HashMap<&str, SocketAddr> =
         ["inference", "analytics", "worker", "ingester", "gateway"]
             .into_iter()
-            .map(|role| Ok((role, free_port()?)))
+            .map(|role| Ok((role, free_address()?)))
             .collect::<anyhow::Result<_>>()?;
     let common = |role: &str| -> Vec<(&'static str, String)> {
         vec![
@@ -344,10 +268,7 @@ async fn run_scenario(
             ("STREAM_PREFIX", prefix.to_owned()),
         ]
     };
-    let model = workspace_root()
-        .join("models/pulse-minilm")
-        .display()
-        .to_string();
+    let model = default_model_bundle().display().to_string();
     let with = |role: &str, extra: Vec<(&'static str, String)>| {
         let mut env = common(role);
         env.extend(extra);

@@ -117,7 +117,7 @@ async fn published_posts_reach_the_database_the_api_and_the_websocket() -> anyho
     .await?;
 
     // Nothing left pending in the consumer group.
-    let redis = redis::Client::open(pulse_e2e::redis_url())?;
+    let redis = redis::Client::open(pulse_testkit::redis_url())?;
     let mut conn = redis.get_multiplexed_async_connection().await?;
     let summary: redis::Value = redis::cmd("XPENDING")
         .arg(platform.stream_keys().posts())

@@ -15,7 +15,7 @@ use pulse_e2e::{collector::Collector, feed::wait_for_post};
 use pulse_proto::v1::{Post, PublishRequest, ingest_service_client::IngestServiceClient};
 use serde_json::Value;
 
-use crate::{
+use super::{
     INIT_DEADLINE, INIT_MUST_WAIT, JOB_DEADLINE, LIVENESS_HOLD, LIVENESS_PERIOD, LOAD_BATCH,
     LOAD_DEADLINE, LOAD_POSTS, POLL,
     plan::{ContainerPlan, Plan, Role},
@@ -305,7 +305,7 @@ impl Cluster {
     /// post's and query's came from every service on their way, whatever the sampler's ratio:
     /// a sampled caller's decision is followed. The migration Job's one span is a root span,
     /// which production's sampler keeps one time in ten, so it is not required here
-    /// (tests/tests/exit_with_export.rs checks that it leaves the process).
+    /// (the `exit_with_export` module checks that it leaves the process).
     fn check_spans(&mut self, collector: &Collector, traces: &Traces) -> anyhow::Result<()> {
         let expected: BTreeSet<String> = self
             .mains()
@@ -482,7 +482,7 @@ impl Cluster {
             .databases
             .first()
             .context("no database in the overlay")?;
-        let pool = pulse_store::connect_pool(database, 1)?;
+        let pool = pulse_store::connect_pool(&database.url, 1)?;
         let deadline = Instant::now() + LOAD_DEADLINE;
         loop {
             let client = pool.get().await?;
@@ -526,10 +526,10 @@ impl Cluster {
     /// Drops the run's databases and Redis keys.
     pub(crate) async fn clean_up(&self) -> anyhow::Result<()> {
         for database in &self.plan.databases {
-            pulse_store::provision::drop_database(database).await?;
+            database.drop_now().await?;
         }
         for prefix in &self.plan.prefixes {
-            pulse_e2e::delete_redis_keys(prefix).await?;
+            pulse_testkit::delete_redis_keys(prefix).await?;
         }
         Ok(())
     }

@@ -620,7 +620,7 @@ async fn poison_entries_are_dead_lettered_while_good_ones_flow() -> anyhow::Resu
     // The operator's view, then a replay: the entries are back on the stream, fail again the
     // same way, and are dead-lettered again, while nothing else changes.
     let mut config = <pulse_worker::Config as clap::Parser>::parse_from(["pulse-worker"]);
-    config.redis.url = pulse_settings::ConnectionUrl::new(pulse_e2e::redis_url());
+    config.redis.url = pulse_settings::ConnectionUrl::new(pulse_testkit::redis_url());
     config.redis.prefix.clone_from(&platform.stream_prefix);
     let mut listing = Vec::new();
     pulse_worker::dlq::run(

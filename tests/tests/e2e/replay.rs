@@ -38,10 +38,7 @@ fn valid_lines(prefix: &str, count: usize) -> Vec<String> {
 }
 
 fn write_file(lines: &[String]) -> anyhow::Result<std::path::PathBuf> {
-    let path = std::env::temp_dir().join(format!(
-        "pulse-replay-{}.jsonl",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let path = pulse_testkit::temp_path("replay", "jsonl");
     std::fs::write(&path, lines.join("\n") + "\n")?;
     Ok(path)
 }

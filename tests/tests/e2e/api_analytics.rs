@@ -67,7 +67,7 @@ async fn a_sustained_condition_raises_exactly_one_alert() -> anyhow::Result<()> 
     second.addr = listener.local_addr()?;
     second.admin.addr = Some("127.0.0.1:0".parse()?);
     second.database.url = ConnectionUrl::new(platform.database.url.clone());
-    second.redis.url = ConnectionUrl::new(pulse_e2e::redis_url());
+    second.redis.url = ConnectionUrl::new(pulse_testkit::redis_url());
     second.redis.prefix.clone_from(&platform.stream_prefix);
     alert_rules(&mut second);
     let (stop_second, second_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -206,7 +206,7 @@ async fn distributions_are_cached_per_filter() -> anyhow::Result<()> {
     assert_eq!(second["data"], first["data"]);
 
     // The entry lives in Redis with a TTL of at most 60 s.
-    let redis = redis::Client::open(pulse_e2e::redis_url())?;
+    let redis = redis::Client::open(pulse_testkit::redis_url())?;
     let mut conn = redis.get_multiplexed_async_connection().await?;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}:cache:distribution:*", platform.stream_prefix))

@@ -44,8 +44,8 @@ use pulse_e2e::{
         container_declares, id, map_matches, pulse_binary, render, selector_matches, str_at,
         variables_read_by,
     },
-    workspace_root,
 };
+use pulse_testkit::workspace_root;
 use serde_json::{Map, Value};
 
 /// Kinds that live outside any namespace (among those an overlay may render).

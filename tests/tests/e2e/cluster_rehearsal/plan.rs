@@ -4,21 +4,21 @@
 
 use std::{
     collections::BTreeMap,
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use anyhow::{Context, bail, ensure};
 use pulse_e2e::{
-    binary, database_server_url,
+    binary,
     dockerfile::{BASE_PROGRAMS, Dockerfile, Image},
     manifests::{
         Manifests, NAMESPACE, PodFields, Workload, array, at, binary_command, container_port,
         map_matches, pulse_binary, quantity_bytes, str_at,
     },
-    redis_url,
 };
+use pulse_testkit::{TestDatabase, free_address, redis_url};
 use serde_json::Value;
 
 /// The part a container plays in its pod.
@@ -78,8 +78,8 @@ pub(crate) struct Plan {
     /// Init containers, by pod.
     pub(crate) inits: BTreeMap<String, Vec<ContainerPlan>>,
     pub(crate) mains: Vec<ContainerPlan>,
-    /// Local database URLs created for the manifests' databases.
-    pub(crate) databases: Vec<String>,
+    /// The local databases standing in for the manifests' (the migration Job creates them).
+    pub(crate) databases: Vec<TestDatabase>,
     /// Local stream prefixes standing in for the manifests'.
     pub(crate) prefixes: Vec<String>,
     /// Local `host:port` of the Ingress's backend (the gateway) and of Service `ingester`.
@@ -99,7 +99,7 @@ pub(crate) struct Planner<'a> {
     /// Pod ports of every rehearsed Deployment: container port → local port.
     ports: BTreeMap<String, BTreeMap<u16, u16>>,
     /// Manifest database name → local URL.
-    databases: BTreeMap<String, String>,
+    databases: BTreeMap<String, TestDatabase>,
     /// Manifest stream prefix → local one.
     prefixes: BTreeMap<String, String>,
 }
@@ -530,26 +530,28 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The local URL of the database `url` names: the test server, a database of this run.
+    /// The local URL of the database `url` names: the test server, a database of this run
+    /// (with the manifest's query, `?sslmode=...`).
     fn database(&mut self, url: &Url<'_>) -> anyhow::Result<String> {
         let (path, query) = url.rest.split_once('?').unwrap_or((url.rest, ""));
         let name = path.trim_start_matches('/');
         let name = if name.is_empty() { "postgres" } else { name };
-        if let Some(local) = self.databases.get(name) {
-            return Ok(local.clone());
-        }
-        let clean: String = name
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(16)
-            .collect();
-        let local_name = format!("pulse_rehearsal_{}_{clean}_{}", self.overlay, self.tag);
-        let mut local = pulse_store::provision::with_database(&database_server_url(), &local_name)?;
-        if !query.is_empty() {
-            local = format!("{}?{query}", local.split('?').next().unwrap_or(&local));
-        }
-        self.databases.insert(name.to_owned(), local.clone());
-        Ok(local)
+        let overlay = self.overlay;
+        let database = self.databases.entry(name.to_owned()).or_insert_with(|| {
+            // `pulse_test_<overlay>_<name>_<uuid>`, within the kit's 19 characters of tag.
+            let clean = |text: &str, most: usize| -> String {
+                text.chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .take(most)
+                    .collect::<String>()
+                    .to_ascii_lowercase()
+            };
+            TestDatabase::unique(&format!("{}_{}", clean(overlay, 10), clean(name, 8)))
+        });
+        Ok(match query {
+            "" => database.url.clone(),
+            query => format!("{}?{query}", database.url),
+        })
     }
 
     /// The local port behind port `port` (number or name) of Service `name`: `Ok(None)` when
@@ -751,7 +753,7 @@ fn parse_url_owned(url: &str) -> anyhow::Result<OwnedUrl> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(free_address()?.port())
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::{Context, ensure};
 
-use crate::{SAMPLE_EVERY, plan::ContainerPlan};
+use super::{SAMPLE_EVERY, plan::ContainerPlan};
 
 /// A started container: its process (the leader of its own process group).
 pub(crate) struct Process {
