@@ -26,8 +26,8 @@ use pulse_e2e::{
     migrated_database,
 };
 use pulse_testkit::{
-    TestDatabase, default_model_bundle, free_address, ort_library, redis_url, unique_name,
-    workspace_root,
+    TestDatabase, default_model_bundle, delete_redis_keys, free_address, ort_library, redis_url,
+    unique_name, workspace_root,
 };
 use serde_json::{Value, json};
 
@@ -225,6 +225,7 @@ async fn a_post_is_one_trace_and_every_service_is_measured() -> anyhow::Result<(
     let result = result.map_err(|e| e.context(services.log_tails()));
     drop(services);
     database.drop_now().await?;
+    delete_redis_keys(&prefix).await?;
     result
 }
 
