@@ -34,17 +34,15 @@ pub async fn set_with_expiry(
 
 #[cfg(test)]
 mod tests {
+    use pulse_testkit::{redis_url, unique_name};
+
     use super::*;
     use crate::{RedisKeys, connection::connect};
-
-    fn redis_url() -> String {
-        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-    }
 
     #[tokio::test]
     async fn values_come_back_byte_for_byte_and_expire() -> Result<(), StreamError> {
         let conn = connect(&redis_url()).await?;
-        let keys = RedisKeys::new(format!("pulse-test-{}", uuid::Uuid::new_v4().simple()));
+        let keys = RedisKeys::new(unique_name("cache"));
         let key = keys.distribution_cache("0123456789abcdef");
         assert_eq!(get(&conn, &key).await?, None);
 

@@ -21,17 +21,15 @@ pub async fn increment(conn: &Connection, key: &str, expire_secs: u64) -> Result
 
 #[cfg(test)]
 mod tests {
+    use pulse_testkit::{redis_url, unique_name};
+
     use super::*;
     use crate::{RedisKeys, connection::connect};
-
-    fn redis_url() -> String {
-        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-    }
 
     #[tokio::test]
     async fn counts_up_and_expires() -> Result<(), StreamError> {
         let conn = connect(&redis_url()).await?;
-        let keys = RedisKeys::new(format!("pulse-test-{}", uuid::Uuid::new_v4().simple()));
+        let keys = RedisKeys::new(unique_name("counters"));
         let key = keys.rate_limit("203.0.113.9", 42);
         assert_eq!(increment(&conn, &key, 61).await?, 1);
         assert_eq!(increment(&conn, &key, 61).await?, 2);

@@ -193,17 +193,15 @@ impl FeedReader {
 
 #[cfg(test)]
 mod tests {
+    use pulse_testkit::{redis_url, unique_name};
+
     use super::*;
     use crate::connection::connect;
-
-    fn redis_url() -> String {
-        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-    }
 
     #[tokio::test]
     async fn a_reader_follows_the_feed_from_its_cursor() -> Result<(), StreamError> {
         let conn = connect(&redis_url()).await?;
-        let keys = RedisKeys::new(format!("pulse-test-{}", uuid::Uuid::new_v4().simple()));
+        let keys = RedisKeys::new(unique_name("events"));
         let feed = EventFeed::new(conn.clone(), &keys, DEFAULT_EVENTS_MAX_LEN);
         let start = feed.last_id().await?;
         let mut reader = feed.reader(&redis_url(), Duration::from_millis(50)).await?;
