@@ -34,8 +34,23 @@ const COLUMNS: &[&str] = &[
     "content",
 ];
 
+/// First characters that make a spreadsheet read a cell as a formula (`=HYPERLINK(...)`,
+/// `+cmd|...`, `-2+3`, `@SUM(...)`, and tab or carriage return before any of them).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
 /// One CSV field, quoted when it holds a separator, a quote or a line break (RFC 4180).
+///
+/// Posts are written by anyone, and an export is opened in a spreadsheet: a cell that would
+/// start a formula gets a leading `'`, which spreadsheets show as text (the OWASP advice on
+/// CSV injection). No exported number is negative, so no real value is changed.
 pub fn field(value: &str) -> String {
+    let neutralised;
+    let value = if value.starts_with(FORMULA_STARTS) {
+        neutralised = format!("'{value}");
+        neutralised.as_str()
+    } else {
+        value
+    };
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
@@ -159,5 +174,21 @@ mod tests {
         assert_eq!(field("a,b"), "\"a,b\"");
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn cells_that_would_start_a_formula_are_text() {
+        assert_eq!(
+            field("=HYPERLINK(\"http://x\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\")\""
+        );
+        assert_eq!(field("+1"), "'+1");
+        assert_eq!(field("-2+3"), "'-2+3");
+        assert_eq!(field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(field("\t=1"), "'\t=1");
+        assert_eq!(field("\r=1"), "\"'\r=1\"");
+        assert_eq!(field("a=b"), "a=b");
+        assert_eq!(field("0.93"), "0.93");
+        assert_eq!(field(""), "");
     }
 }

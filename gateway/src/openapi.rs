@@ -183,7 +183,7 @@ pub fn document() -> Value {
                 "get": operation("Analysed posts, newest first", list_params, ("200", envelope(posts)), &["400", "429", "503", "504"]),
                 "post": publish,
             },
-            "/api/posts/export.csv": {"get": operation("The filtered posts as CSV", filters(), ("200", csv), &["400", "429", "503", "504"])},
+            "/api/posts/export.csv": {"get": operation("The filtered posts as CSV; a cell that would start a spreadsheet formula (=, +, -, @) gets a leading apostrophe", filters(), ("200", csv), &["400", "429", "503", "504"])},
             "/api/sentiment/distribution": {"get": operation("Counts and percentages per sentiment and emotion (cached 60 s)", distribution_params, ("200", envelope(json!({"type": "object"}))), &["400", "429", "503", "504"])},
             "/api/sentiment/aggregate": {"get": operation("Sentiment counts per time bucket, empty buckets included", aggregate_params, ("200", envelope(json!({"type": "array", "items": {"type": "object"}}))), &["400", "429", "503", "504"])},
             "/api/alerts": {"get": operation("Raised alerts, newest first", vec![limit(500), query("since", "Alerts triggered at or after (RFC 3339)", json!({"type": "string", "format": "date-time"}))], ("200", envelope(json!({"type": "array", "items": {"type": "object"}}))), &["400", "429", "503", "504"])},

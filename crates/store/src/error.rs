@@ -34,6 +34,12 @@ impl StoreError {
         }
     }
 
+    /// True when PostgreSQL cancelled the statement for running past its `statement_timeout`
+    /// (SQLSTATE 57014, also used for a cancel request).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, StoreError::Query(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED))
+    }
+
     /// True when trying the same statement again later may succeed: the database is
     /// unreachable, or it refused for a reason of its own state (SQLSTATE classes 08 connection,
     /// 40 rollback such as deadlocks, 42 undefined objects such as a missing migration, 53

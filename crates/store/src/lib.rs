@@ -18,5 +18,5 @@ pub mod stats;
 pub mod windows;
 
 pub use error::StoreError;
-pub use pool::{Pool, connect_pool};
+pub use pool::{Pool, connect_pool, connect_read_pool};
 pub use query::PostQuery;

@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "read_query_indexes",
         sql: include_str!("../../../migrations/0003_read_query_indexes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "search_trigram_index",
+        sql: include_str!("../../../migrations/0004_search_trigram_index.sql"),
+    },
 ];
 
 /// Arbitrary key of the advisory lock held while migrating.

@@ -17,6 +17,30 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Builds a pool of at most `max_size` connections to `url`.
 pub fn connect_pool(url: &str, max_size: usize) -> Result<Pool, StoreError> {
+    build(url, max_size, None)
+}
+
+/// A pool for reads that answer a caller who is waiting: PostgreSQL cancels any statement that
+/// runs longer than `statement_timeout` (SQLSTATE 57014, [`StoreError::is_timeout`]), so a
+/// query whose caller has long given up does not keep a connection and a core busy. Zero means
+/// no limit.
+pub fn connect_read_pool(
+    url: &str,
+    max_size: usize,
+    statement_timeout: Duration,
+) -> Result<Pool, StoreError> {
+    build(
+        url,
+        max_size,
+        Some(statement_timeout).filter(|t| !t.is_zero()),
+    )
+}
+
+fn build(
+    url: &str,
+    max_size: usize,
+    statement_timeout: Option<Duration>,
+) -> Result<Pool, StoreError> {
     let mut config =
         tokio_postgres::Config::from_str(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
     if config.get_connect_timeout().is_none() {
@@ -28,9 +52,17 @@ pub fn connect_pool(url: &str, max_size: usize) -> Result<Pool, StoreError> {
     // Statements are prepared once per connection and reused, but the read queries' optional
     // filters (`$1 IS NULL OR p.source = $1`) only get index plans when planned for the actual
     // values, so every execution is planned for its values.
-    if config.get_options().is_none() {
-        config.options("-c plan_cache_mode=force_custom_plan");
+    let mut options = config.get_options().map_or_else(
+        || "-c plan_cache_mode=force_custom_plan".to_owned(),
+        str::to_owned,
+    );
+    if let Some(timeout) = statement_timeout {
+        options.push_str(&format!(
+            " -c statement_timeout={}",
+            timeout.as_millis().max(1)
+        ));
     }
+    config.options(&options);
     let manager = Manager::from_config(
         config,
         NoTls,

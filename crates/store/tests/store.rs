@@ -253,3 +253,73 @@ async fn distribution_and_gap_free_buckets() {
     drop(client);
     db.drop().await;
 }
+
+#[tokio::test]
+async fn reads_past_the_statement_timeout_are_cancelled_and_say_so() {
+    let db = Db::new().await;
+    let reads =
+        pulse_store::connect_read_pool(&db.database.url, 1, std::time::Duration::from_millis(100))
+            .expect("read pool");
+    let client = reads.get().await.expect("connect");
+    let error = pulse_store::StoreError::from(
+        client
+            .query("SELECT pg_sleep(2)", &[])
+            .await
+            .expect_err("a 2 s statement must be cancelled at 100 ms"),
+    );
+    assert!(error.is_timeout(), "{error}");
+    assert!(!error.is_unavailable(), "{error}");
+    // The connection stays usable, and a quick read is untouched by the limit.
+    let one: i32 = client
+        .query_one("SELECT 1", &[])
+        .await
+        .expect("read")
+        .get(0);
+    assert_eq!(one, 1);
+    // The writers' pool has no limit, and a limit of zero means none.
+    for pool in [
+        db.pool.clone(),
+        pulse_store::connect_read_pool(&db.database.url, 1, std::time::Duration::ZERO)
+            .expect("unlimited read pool"),
+    ] {
+        let client = pool.get().await.expect("connect");
+        let timeout: String = client
+            .query_one("SHOW statement_timeout", &[])
+            .await
+            .expect("show")
+            .get(0);
+        assert_eq!(timeout, "0");
+    }
+    drop((client, reads));
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn substring_search_is_served_by_the_trigram_index() {
+    let db = Db::new().await;
+    seed(&db).await;
+    let client = db.pool.get().await.expect("connect");
+    // A handful of rows would always be scanned; forbid the scan to see whether the index can
+    // answer at all.
+    client
+        .batch_execute("SET enable_seqscan = off")
+        .await
+        .expect("set");
+    let plan: Vec<String> = client
+        .query(
+            "EXPLAIN SELECT post_id FROM social_media_posts WHERE content ILIKE $1",
+            &[&"%battery%"],
+        )
+        .await
+        .expect("explain")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|line| line.contains("idx_posts_content_trgm")),
+        "{plan:#?}"
+    );
+    drop(client);
+    db.drop().await;
+}

@@ -20,6 +20,17 @@ pub struct Config {
     #[command(flatten)]
     pub database: pulse_settings::DatabaseSettings,
 
+    /// Longest a read statement may run before PostgreSQL cancels it, in milliseconds (0: no
+    /// limit). Above the gateway's upstream deadline, a result would arrive for nobody.
+    #[arg(
+        long = "read-statement-timeout-ms",
+        env = "READ_STATEMENT_TIMEOUT_MS",
+        value_name = "READ_STATEMENT_TIMEOUT_MS",
+        default_value = "5000",
+        value_parser = pulse_settings::duration::millis,
+    )]
+    pub read_statement_timeout: Duration,
+
     /// Most database connections this service opens.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 8)]
     pub database_pool_size: usize,

@@ -205,7 +205,9 @@ fn page_limit(limit: u32) -> Result<u32, Status> {
 
 /// Maps a store failure to a status: unreachable database → UNAVAILABLE.
 pub fn store_status(e: StoreError) -> Status {
-    if e.is_unavailable() {
+    if e.is_timeout() {
+        Status::deadline_exceeded("the query ran past READ_STATEMENT_TIMEOUT_MS and was cancelled")
+    } else if e.is_unavailable() {
         Status::unavailable(format!("database unavailable: {e}"))
     } else {
         tracing::error!(error = %e, "query failed");

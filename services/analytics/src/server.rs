@@ -57,7 +57,11 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let pool = pulse_store::connect_pool(config.database.url.expose(), config.database_pool_size)?;
+    let pool = pulse_store::connect_read_pool(
+        config.database.url.expose(),
+        config.database_pool_size,
+        config.read_statement_timeout,
+    )?;
     // Lazy: reads fall back to PostgreSQL while Redis is down, so the service starts without it.
     let conn = pulse_stream::connection::connect_lazy(config.redis.url.expose())?;
     let keys = RedisKeys::new(&config.redis.prefix);
