@@ -109,11 +109,9 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use pulse_testkit::{delete_redis_keys, redis_url, unique_name};
 
-    fn redis_url() -> String {
-        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-    }
+    use super::*;
 
     fn limiter(url: &str, prefix: &str, limit: u64) -> RateLimiter {
         let conn = pulse_stream::connection::connect_lazy(url).expect("url");
@@ -122,7 +120,7 @@ mod tests {
 
     #[tokio::test]
     async fn over_the_limit_is_429_with_retry_after() {
-        let prefix = format!("pulse-test-{}", uuid::Uuid::new_v4().simple());
+        let prefix = unique_name("ratelimit");
         let limiter = limiter(&redis_url(), &prefix, 2);
         let remote = Some(SocketAddr::from(([192, 0, 2, 7], 5000)));
         let headers = HeaderMap::new();
@@ -147,6 +145,9 @@ mod tests {
             .parse()
             .expect("seconds");
         assert!((1..=60).contains(&retry_after), "{retry_after}");
+        delete_redis_keys(&prefix)
+            .await
+            .expect("delete the counters");
     }
 
     #[tokio::test]

@@ -68,9 +68,7 @@ mod tests {
 
     #[tokio::test]
     async fn ping_answers_or_says_redis_is_unavailable() -> Result<(), StreamError> {
-        let url =
-            std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        ping(&connect(&url).await?).await?;
+        ping(&connect(&pulse_testkit::redis_url()).await?).await?;
         // Nothing listens on port 1: a lazy connection is made, and its ping fails fast.
         let down = connect_lazy("redis://127.0.0.1:1")?;
         let err = ping(&down).await.expect_err("nothing listens on port 1");
