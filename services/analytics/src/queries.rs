@@ -239,6 +239,24 @@ pub async fn distribution(
 mod tests {
     use super::*;
 
+    /// A read cancelled by the read pool's `statement_timeout` is a deadline, not a failure.
+    #[tokio::test]
+    async fn a_read_past_the_statement_timeout_is_deadline_exceeded() {
+        let pool = pulse_store::connect_read_pool(
+            &pulse_testkit::database_server_url(),
+            1,
+            std::time::Duration::from_millis(50),
+        )
+        .expect("pool");
+        let client = pool.get().await.expect("connect");
+        let error = client
+            .query("SELECT pg_sleep(2)", &[])
+            .await
+            .expect_err("cancelled at 50 ms");
+        let status = store_status(StoreError::from(error));
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    }
+
     #[test]
     fn page_limits_default_and_are_bounded() {
         assert_eq!(page_limit(0).ok(), Some(DEFAULT_LIMIT));
