@@ -27,12 +27,12 @@ pub async fn list(
 ) -> Result<Vec<StoredAlert>, StoreError> {
     let rows = client
         .query(
-            "SELECT id, alert_type, threshold_value, actual_value, window_start, window_end,
-                    post_count, triggered_at, details
-             FROM sentiment_alerts
-             WHERE ($2::timestamptz IS NULL OR triggered_at >= $2)
-             ORDER BY triggered_at DESC, id DESC
-             LIMIT $1",
+            &format!(
+                "SELECT {COLUMNS} FROM sentiment_alerts
+                 WHERE ($2::timestamptz IS NULL OR triggered_at >= $2)
+                 ORDER BY triggered_at DESC, id DESC
+                 LIMIT $1"
+            ),
             &[&limit, &since],
         )
         .await?;
