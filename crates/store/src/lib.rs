@@ -3,8 +3,9 @@
 //! Every SQL statement of the project lives in this crate, behind typed functions, so a schema
 //! change is reviewed in one place. The [`migrate`] runner applies `migrations/*.sql` (embedded
 //! at build time) and records what ran; [`provision`] creates databases (set-up, and one per
-//! test); [`posts`], [`stats`], [`windows`] and [`alerts`] hold the queries, and [`leader`]
-//! elects one instance for once-only jobs.
+//! test); [`posts`], [`stats`], [`windows`] and [`alerts`] hold the queries, [`rollups`] says
+//! which part of a time range the rollup tables answer, and [`leader`] elects one instance for
+//! once-only jobs.
 
 pub mod alerts;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod pool;
 pub mod posts;
 pub mod provision;
 pub mod query;
+pub mod rollups;
 pub mod stats;
 pub mod windows;
 

@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "search_trigram_index",
         sql: include_str!("../../../migrations/0004_search_trigram_index.sql"),
     },
+    Migration {
+        version: 5,
+        name: "rollups",
+        sql: include_str!("../../../migrations/0005_rollups.sql"),
+    },
 ];
 
 /// Arbitrary key of the advisory lock held while migrating.

@@ -13,6 +13,83 @@ use crate::{
     query::{FILTER_SQL, FROM_SQL, FilterParams},
 };
 
+/// Inserts analyses and moves the rollup counts of their posts, in one statement.
+///
+/// `previous` reads the table as it was before the statement (a data-modifying CTE's rows are
+/// visible only through RETURNING), so it is each post's counted analysis so far. A post is
+/// counted under its newest analysis (analyzed_at, then id, as the reads order them): a newly
+/// inserted one that is at least as recent takes the post's count from the previous one. A
+/// redelivered analysis conflicts, inserts nothing and so counts nothing. Upserts go in key order
+/// so that concurrent writers lock rollup rows in the same order and cannot deadlock.
+const INSERT_ANALYSES_AND_ROLL_UP: &str = "
+WITH incoming AS (
+    SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::varchar[], $4::real[],
+                         $5::varchar[], $6::real[], $7::varchar[], $8::timestamptz[])
+        AS t(post_id, model_name, sentiment_label, confidence_score,
+             emotion, emotion_score, emotion_model, analyzed_at)
+),
+previous AS (
+    SELECT DISTINCT ON (s.post_id)
+           s.post_id, s.sentiment_label, s.emotion, s.confidence_score, s.analyzed_at
+    FROM sentiment_analysis s
+    WHERE s.post_id IN (SELECT post_id FROM incoming)
+    ORDER BY s.post_id, s.analyzed_at DESC, s.id DESC
+),
+inserted AS (
+    INSERT INTO sentiment_analysis
+        (post_id, model_name, sentiment_label, confidence_score,
+         emotion, emotion_score, emotion_model, analyzed_at)
+    SELECT * FROM incoming
+    ON CONFLICT (post_id, model_name) DO NOTHING
+    RETURNING id, post_id, sentiment_label, emotion, confidence_score, analyzed_at
+),
+newest AS (
+    SELECT DISTINCT ON (post_id) * FROM inserted ORDER BY post_id, analyzed_at DESC, id DESC
+),
+changes AS (
+    SELECT n.post_id, n.sentiment_label, n.emotion, n.confidence_score, 1 AS posts
+    FROM newest n LEFT JOIN previous p USING (post_id)
+    WHERE p.post_id IS NULL OR n.analyzed_at >= p.analyzed_at
+    UNION ALL
+    SELECT p.post_id, p.sentiment_label, p.emotion, p.confidence_score, -1
+    FROM newest n JOIN previous p USING (post_id)
+    WHERE n.analyzed_at >= p.analyzed_at
+),
+located AS (
+    SELECT c.sentiment_label, coalesce(c.emotion, '') AS emotion,
+           c.posts::bigint AS posts, c.posts * c.confidence_score::float8 AS confidence,
+           sp.source, sp.created_at, sp.ingested_at
+    FROM changes c JOIN social_media_posts sp USING (post_id)
+),
+minutes AS (
+    INSERT INTO sentiment_minutes AS r (minute, source, sentiment, emotion, posts, confidence_sum)
+    SELECT date_trunc('minute', created_at, 'UTC'), source, sentiment_label, emotion,
+           sum(posts), sum(confidence)
+    FROM located GROUP BY 1, 2, 3, 4 HAVING sum(posts) <> 0 OR sum(confidence) <> 0
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (minute, source, sentiment, emotion) DO UPDATE
+        SET posts = r.posts + excluded.posts,
+            confidence_sum = r.confidence_sum + excluded.confidence_sum
+),
+hours AS (
+    INSERT INTO sentiment_hours AS r (hour, source, sentiment, emotion, posts, confidence_sum)
+    SELECT date_trunc('hour', created_at, 'UTC'), source, sentiment_label, emotion,
+           sum(posts), sum(confidence)
+    FROM located GROUP BY 1, 2, 3, 4 HAVING sum(posts) <> 0 OR sum(confidence) <> 0
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (hour, source, sentiment, emotion) DO UPDATE
+        SET posts = r.posts + excluded.posts,
+            confidence_sum = r.confidence_sum + excluded.confidence_sum
+),
+arrivals AS (
+    INSERT INTO arrival_minutes AS r (minute, source, sentiment, posts)
+    SELECT date_trunc('minute', ingested_at, 'UTC'), source, sentiment_label, sum(posts)
+    FROM located GROUP BY 1, 2, 3 HAVING sum(posts) <> 0
+    ORDER BY 1, 2, 3
+    ON CONFLICT (minute, source, sentiment) DO UPDATE SET posts = r.posts + excluded.posts
+)
+SELECT count(*) FROM inserted";
+
 /// What one batch write changed; rows that already existed are not counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteOutcome {
@@ -24,7 +101,10 @@ pub struct WriteOutcome {
 ///
 /// Idempotent: a post already stored (same `post_id`) or an analysis already stored (same
 /// `post_id` and `model_name`) is left as it is, so redelivered stream entries never create
-/// duplicates. Rows go in as arrays through `UNNEST`: two statements per batch, whatever its size.
+/// duplicates. Rows go in as arrays through `UNNEST`: two statements per batch, whatever its size
+/// (a third, locking the posts, when a batch analyses posts stored earlier). The rollups move in
+/// the same transaction (see [`INSERT_ANALYSES_AND_ROLL_UP`]), so they count what is stored,
+/// exactly once.
 ///
 /// The transaction is traced as one client span, a child of the caller's current span, named
 /// for the tables it writes (`INSERT social_media_posts sentiment_analysis`) with the `db.*`
@@ -64,16 +144,34 @@ async fn write_analysed(
     let contents: Vec<&str> = posts.iter().map(|p| p.content.as_str()).collect();
     let authors: Vec<&str> = posts.iter().map(|p| p.author.as_str()).collect();
     let created: Vec<DateTime<Utc>> = posts.iter().map(|p| p.created_at).collect();
-    let posts_inserted = tx
-        .execute(
+    let new_posts = tx
+        .query(
             "INSERT INTO social_media_posts (post_id, source, content, author, created_at)
              SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::text[], $4::varchar[], $5::timestamptz[])
-             ON CONFLICT (post_id) DO NOTHING",
+             ON CONFLICT (post_id) DO NOTHING
+             RETURNING post_id",
             &[&ids, &sources, &contents, &authors, &created],
         )
         .await?;
+    let new_posts: Vec<String> = new_posts.iter().map(|row| row.get(0)).collect();
 
     let a_ids: Vec<&str> = analyses.iter().map(|a| a.post_id.as_str()).collect();
+    // A post stored by an earlier transaction may get its next analysis from two transactions
+    // at once; each reads the post's latest analysis to move its rollup counts, so they take
+    // turns. Posts inserted above are already this transaction's alone.
+    let stored_before: Vec<&str> = a_ids
+        .iter()
+        .copied()
+        .filter(|id| !new_posts.iter().any(|new| new == id))
+        .collect();
+    if !stored_before.is_empty() {
+        tx.execute(
+            "SELECT 1 FROM social_media_posts WHERE post_id = ANY($1)
+             ORDER BY post_id FOR UPDATE",
+            &[&stored_before],
+        )
+        .await?;
+    }
     let models: Vec<&str> = analyses.iter().map(|a| a.model_name.as_str()).collect();
     let labels: Vec<&str> = analyses
         .iter()
@@ -87,14 +185,9 @@ async fn write_analysed(
         .map(|a| a.emotion_model.as_deref())
         .collect();
     let analyzed: Vec<DateTime<Utc>> = analyses.iter().map(|a| a.analyzed_at).collect();
-    let analyses_inserted = tx
-        .execute(
-            "INSERT INTO sentiment_analysis
-                 (post_id, model_name, sentiment_label, confidence_score,
-                  emotion, emotion_score, emotion_model, analyzed_at)
-             SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::varchar[], $4::real[],
-                                  $5::varchar[], $6::real[], $7::varchar[], $8::timestamptz[])
-             ON CONFLICT (post_id, model_name) DO NOTHING",
+    let analyses_inserted: i64 = tx
+        .query_one(
+            INSERT_ANALYSES_AND_ROLL_UP,
             &[
                 &a_ids,
                 &models,
@@ -106,11 +199,12 @@ async fn write_analysed(
                 &analyzed,
             ],
         )
-        .await?;
+        .await?
+        .get(0);
     tx.commit().await?;
     Ok(WriteOutcome {
-        posts_inserted,
-        analyses_inserted,
+        posts_inserted: new_posts.len() as u64,
+        analyses_inserted: u64::try_from(analyses_inserted).unwrap_or_default(),
     })
 }
 

@@ -1,12 +1,82 @@
 //! Aggregations over analysed posts: the distribution and time buckets.
+//!
+//! Each reads [`COUNTED_SQL`]: the range's whole hours and minutes from the rollups and only its
+//! ragged ends from the posts (see [`crate::rollups`]). Filters the rollups do not keep (text
+//! search, author) read the posts of the whole range instead, bounded by the caller's statement
+//! timeout.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, types::ToSql};
 
 use crate::{
     PostQuery, StoreError,
     query::{FILTER_SQL, FROM_SQL, FilterParams},
+    rollups::Plan,
 };
+
+/// One row per counted post or rollup row of the range: `at`, `source`, `sentiment`, `emotion`
+/// ('' for none), `posts` and `confidence_sum`. Parameters: `$1..$7` of [`FILTER_SQL`], then the
+/// ten bounds of [`Plan::bounds`].
+const COUNTED_SQL: &str = "counted AS (
+    SELECT p.created_at AS at, p.source, a.sentiment_label AS sentiment,
+           coalesce(a.emotion, '') AS emotion, 1::bigint AS posts,
+           a.confidence_score::float8 AS confidence_sum
+    FROM {FROM} WHERE {FILTER}
+      AND (($8::timestamptz IS NULL OR p.created_at >= $8)
+           AND ($9::timestamptz IS NULL OR p.created_at < $9)
+        OR ($10::timestamptz IS NULL OR p.created_at >= $10)
+           AND ($11::timestamptz IS NULL OR p.created_at < $11))
+    UNION ALL
+    SELECT minute, source, sentiment, emotion, posts, confidence_sum FROM sentiment_minutes
+    WHERE {ROLLUP_FILTER}
+      AND (($12::timestamptz IS NULL OR minute >= $12)
+           AND ($13::timestamptz IS NULL OR minute < $13)
+        OR ($14::timestamptz IS NULL OR minute >= $14)
+           AND ($15::timestamptz IS NULL OR minute < $15))
+    UNION ALL
+    SELECT hour, source, sentiment, emotion, posts, confidence_sum FROM sentiment_hours
+    WHERE {ROLLUP_FILTER}
+      AND ($16::timestamptz IS NULL OR hour >= $16) AND ($17::timestamptz IS NULL OR hour < $17)
+)";
+
+/// The filters a rollup row can answer, for the parameters of [`FILTER_SQL`].
+const ROLLUP_FILTER_SQL: &str = "($1::text IS NULL OR source = $1)
+      AND ($2::text IS NULL OR sentiment = $2)
+      AND ($3::text IS NULL OR emotion = $3)";
+
+fn counted_sql() -> String {
+    COUNTED_SQL
+        .replace("{FROM}", FROM_SQL)
+        .replace("{FILTER}", FILTER_SQL)
+        .replace("{ROLLUP_FILTER}", ROLLUP_FILTER_SQL)
+}
+
+/// The filter's values and its range's plan, as the parameters of [`COUNTED_SQL`].
+struct Counted {
+    filter: FilterParams,
+    bounds: [Option<DateTime<Utc>>; 10],
+}
+
+impl Counted {
+    /// `hours`: whether the hour rollup may serve the range (not for minute buckets).
+    fn new(query: &PostQuery, hours: bool) -> Self {
+        let plan = if query.search.is_none() && query.author.is_none() {
+            Plan::new(query.from, query.to, hours)
+        } else {
+            Plan::rows_only(query.from, query.to)
+        };
+        Counted {
+            filter: FilterParams::new(query),
+            bounds: plan.bounds(),
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params = self.filter.as_params();
+        params.extend(self.bounds.iter().map(|b| b as &(dyn ToSql + Sync)));
+        params
+    }
+}
 
 /// Posts per label.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -20,18 +90,20 @@ pub struct Distribution {
 
 /// Sentiment and emotion counts over the posts `query` selects.
 pub async fn distribution(client: &Client, query: &PostQuery) -> Result<Distribution, StoreError> {
-    let filter = FilterParams::new(query);
+    let counted = Counted::new(query, true);
     let rows = client
         .query(
             &format!(
-                "SELECT 's' AS kind, a.sentiment_label AS label, count(*) FROM {FROM_SQL}
-                 WHERE {FILTER_SQL} GROUP BY a.sentiment_label
+                "WITH {}
+                 SELECT 's' AS kind, sentiment AS label, sum(posts)::bigint FROM counted
+                 GROUP BY sentiment HAVING sum(posts) > 0
                  UNION ALL
-                 SELECT 'e', a.emotion, count(*) FROM {FROM_SQL}
-                 WHERE {FILTER_SQL} AND a.emotion IS NOT NULL GROUP BY a.emotion
-                 ORDER BY 1, 3 DESC, 2"
+                 SELECT 'e', emotion, sum(posts)::bigint FROM counted
+                 WHERE emotion <> '' GROUP BY emotion HAVING sum(posts) > 0
+                 ORDER BY 1, 3 DESC, 2",
+                counted_sql()
             ),
-            &filter.as_params(),
+            &counted.params(),
         )
         .await?;
     let mut out = Distribution::default();
@@ -54,14 +126,16 @@ pub async fn distribution_by_source(
     client: &Client,
     query: &PostQuery,
 ) -> Result<Vec<(String, Vec<(String, u64)>)>, StoreError> {
-    let filter = FilterParams::new(query);
+    let counted = Counted::new(query, true);
     let rows = client
         .query(
             &format!(
-                "SELECT p.source, a.sentiment_label, count(*) FROM {FROM_SQL}
-                 WHERE {FILTER_SQL} GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"
+                "WITH {}
+                 SELECT source, sentiment, sum(posts)::bigint FROM counted
+                 GROUP BY 1, 2 HAVING sum(posts) > 0 ORDER BY 1, 3 DESC, 2",
+                counted_sql()
             ),
-            &filter.as_params(),
+            &counted.params(),
         )
         .await?;
     let mut out: Vec<(String, Vec<(String, u64)>)> = Vec::new();
@@ -128,33 +202,38 @@ pub async fn aggregate(
         to: Some(to),
         ..query.clone()
     };
-    let filter = FilterParams::new(&bounded);
+    let counted = Counted::new(&bounded, bucket != Bucket::Minute);
     let unit = bucket.sql_unit();
-    let mut params = filter.as_params();
+    let mut params = counted.params();
     params.push(&unit);
     let rows = client
         .query(
             &format!(
                 "WITH buckets AS (
                      SELECT generate_series(
-                         date_trunc($8, $6::timestamptz, 'UTC'),
-                         date_trunc($8, $7::timestamptz - interval '1 microsecond', 'UTC'),
-                         ('1 ' || $8)::interval) AS start
+                         date_trunc($18, $6::timestamptz, 'UTC'),
+                         date_trunc($18, $7::timestamptz - interval '1 microsecond', 'UTC'),
+                         ('1 ' || $18)::interval) AS start
                  ),
-                 counted AS (
-                     SELECT date_trunc($8, p.created_at, 'UTC') AS start,
-                            count(*) AS total,
-                            count(*) FILTER (WHERE a.sentiment_label = 'positive') AS positive,
-                            count(*) FILTER (WHERE a.sentiment_label = 'neutral') AS neutral,
-                            count(*) FILTER (WHERE a.sentiment_label = 'negative') AS negative,
-                            avg(a.confidence_score)::float8 AS confidence
-                     FROM {FROM_SQL} WHERE {FILTER_SQL}
+                 {},
+                 per_bucket AS (
+                     SELECT date_trunc($18, at, 'UTC') AS start,
+                            sum(posts)::bigint AS total,
+                            coalesce(sum(posts) FILTER (WHERE sentiment = 'positive'), 0)::bigint
+                                AS positive,
+                            coalesce(sum(posts) FILTER (WHERE sentiment = 'neutral'), 0)::bigint
+                                AS neutral,
+                            coalesce(sum(posts) FILTER (WHERE sentiment = 'negative'), 0)::bigint
+                                AS negative,
+                            (sum(confidence_sum) / nullif(sum(posts), 0))::float8 AS confidence
+                     FROM counted
                      GROUP BY 1
                  )
                  SELECT b.start, coalesce(c.total, 0), coalesce(c.positive, 0),
                         coalesce(c.neutral, 0), coalesce(c.negative, 0), coalesce(c.confidence, 0)
-                 FROM buckets b LEFT JOIN counted c ON c.start = b.start
-                 ORDER BY b.start"
+                 FROM buckets b LEFT JOIN per_bucket c ON c.start = b.start
+                 ORDER BY b.start",
+                counted_sql()
             ),
             &params,
         )

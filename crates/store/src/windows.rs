@@ -2,11 +2,14 @@
 //!
 //! Arrival time rather than `created_at` because alerts are about what the platform is
 //! receiving now; a replayed archive with old timestamps must not look like silence.
+//!
+//! Counts read the window's whole minutes from `arrival_minutes` and only its ragged ends from
+//! the posts (see [`crate::rollups`]), so an evaluation costs the same at any ingest rate.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 
-use crate::StoreError;
+use crate::{StoreError, rollups::Plan};
 
 /// Sentiment counts of the posts that arrived in a window (latest analysis per post).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,9 +40,33 @@ const LATEST: &str = "JOIN LATERAL (
          SELECT s.sentiment_label, s.confidence_score
          FROM sentiment_analysis s
          WHERE s.post_id = p.post_id
-         ORDER BY s.analyzed_at DESC
+         ORDER BY s.analyzed_at DESC, s.id DESC
          LIMIT 1
      ) a ON TRUE";
+
+/// Analysed posts of a window as `(source, sentiment, posts)` rows; parameters `$1..$8` are the
+/// first eight of [`Plan::bounds`] (rows, then minutes; windows never use the hour rollup).
+fn arrived_sql() -> String {
+    format!(
+        "arrived AS (
+             SELECT p.source, a.sentiment_label AS sentiment, 1::bigint AS posts
+             FROM social_media_posts p {LATEST}
+             WHERE p.ingested_at >= $1 AND p.ingested_at < $2
+                OR p.ingested_at >= $3 AND p.ingested_at < $4
+             UNION ALL
+             SELECT source, sentiment, posts FROM arrival_minutes
+             WHERE minute >= $5 AND minute < $6 OR minute >= $7 AND minute < $8
+         )"
+    )
+}
+
+/// The bounds of `[from, to)` for [`arrived_sql`].
+fn window_bounds(from: DateTime<Utc>, to: DateTime<Utc>) -> [Option<DateTime<Utc>>; 8] {
+    let bounds = Plan::new(Some(from), Some(to), false).bounds();
+    [
+        bounds[0], bounds[1], bounds[2], bounds[3], bounds[4], bounds[5], bounds[6], bounds[7],
+    ]
+}
 
 fn count(row: &tokio_postgres::Row, i: usize) -> u64 {
     u64::try_from(row.get::<_, i64>(i)).unwrap_or_default()
@@ -51,14 +78,19 @@ pub async fn counts(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<WindowCounts, StoreError> {
+    let bounds = window_bounds(from, to);
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        bounds.iter().map(|b| b as _).collect();
     let row = client
         .query_one(
             &format!(
-                "SELECT count(*), count(*) FILTER (WHERE a.sentiment_label = 'negative')
-                 FROM social_media_posts p {LATEST}
-                 WHERE p.ingested_at >= $1 AND p.ingested_at < $2"
+                "WITH {}
+                 SELECT coalesce(sum(posts), 0)::bigint,
+                        coalesce(sum(posts) FILTER (WHERE sentiment = 'negative'), 0)::bigint
+                 FROM arrived",
+                arrived_sql()
             ),
-            &[&from, &to],
+            &params,
         )
         .await?;
     Ok(WindowCounts {
@@ -75,17 +107,33 @@ pub async fn volume_history(
     width: chrono::Duration,
     windows: u32,
 ) -> Result<Vec<u64>, StoreError> {
-    let width_us = width.num_microseconds().unwrap_or(i64::MAX).max(1);
-    let windows = i64::from(windows);
+    let mut numbers = Vec::new();
+    let mut columns: [Vec<Option<DateTime<Utc>>>; 8] = Default::default();
+    for n in 1..=windows {
+        let start = end - width * i32::try_from(n).unwrap_or(i32::MAX);
+        for (column, bound) in columns.iter_mut().zip(window_bounds(start, start + width)) {
+            column.push(bound);
+        }
+        numbers.push(i64::from(n));
+    }
+    let [r1f, r1t, r2f, r2t, m1f, m1t, m2f, m2t] = &columns;
     let rows = client
         .query(
-            "WITH w AS (SELECT generate_series(1, $3::bigint) AS n)
-             SELECT w.n, count(p.id)
-             FROM w LEFT JOIN social_media_posts p
-               ON p.ingested_at >= $1::timestamptz - (w.n * $2::bigint) * interval '1 microsecond'
-              AND p.ingested_at <  $1::timestamptz - ((w.n - 1) * $2::bigint) * interval '1 microsecond'
-             GROUP BY w.n ORDER BY w.n DESC",
-            &[&end, &width_us, &windows],
+            "WITH w AS (
+                 SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::timestamptz[],
+                                      $4::timestamptz[], $5::timestamptz[], $6::timestamptz[],
+                                      $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
+                     AS w(n, r1f, r1t, r2f, r2t, m1f, m1t, m2f, m2t)
+             )
+             SELECT w.n,
+                    (SELECT count(*) FROM social_media_posts p
+                     WHERE p.ingested_at >= w.r1f AND p.ingested_at < w.r1t
+                        OR p.ingested_at >= w.r2f AND p.ingested_at < w.r2t)
+                  + (SELECT coalesce(sum(r.posts), 0) FROM arrival_minutes r
+                     WHERE r.minute >= w.m1f AND r.minute < w.m1t
+                        OR r.minute >= w.m2f AND r.minute < w.m2t)::bigint
+             FROM w ORDER BY w.n DESC",
+            &[&numbers, r1f, r1t, r2f, r2t, m1f, m1t, m2f, m2t],
         )
         .await?;
     Ok(rows.iter().map(|row| count(row, 1)).collect())
@@ -129,15 +177,19 @@ pub async fn sources(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<SourceCounts>, StoreError> {
+    let bounds = window_bounds(from, to);
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        bounds.iter().map(|b| b as _).collect();
     let rows = client
         .query(
             &format!(
-                "SELECT p.source, count(*), count(*) FILTER (WHERE a.sentiment_label = 'negative')
-                 FROM social_media_posts p {LATEST}
-                 WHERE p.ingested_at >= $1 AND p.ingested_at < $2
-                 GROUP BY p.source ORDER BY 2 DESC, 1"
+                "WITH {}
+                 SELECT source, sum(posts)::bigint,
+                        coalesce(sum(posts) FILTER (WHERE sentiment = 'negative'), 0)::bigint
+                 FROM arrived GROUP BY source HAVING sum(posts) > 0 ORDER BY 2 DESC, 1",
+                arrived_sql()
             ),
-            &[&from, &to],
+            &params,
         )
         .await?;
     Ok(rows
