@@ -2,6 +2,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use pulse_settings::ConnectionUrl;
+
 /// Every setting of `pulse-analytics`; each flag falls back to the environment variable named.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -20,6 +22,17 @@ pub struct Config {
     #[command(flatten)]
     pub database: pulse_settings::DatabaseSettings,
 
+    /// PostgreSQL URL that the read queries use, such as a streaming replica's (its password is
+    /// never printed). Unset: DATABASE_URL serves them. The alert monitor always works on
+    /// DATABASE_URL.
+    #[arg(
+        id = "database_read_url",
+        value_name = "DATABASE_READ_URL",
+        long = "database-read-url",
+        env = "DATABASE_READ_URL"
+    )]
+    pub database_read_url: Option<ConnectionUrl>,
+
     /// Longest a read statement may run before PostgreSQL cancels it, in milliseconds (0: no
     /// limit). Above the gateway's upstream deadline, a result would arrive for nobody.
     #[arg(
@@ -31,7 +44,8 @@ pub struct Config {
     )]
     pub read_statement_timeout: Duration,
 
-    /// Most database connections this service opens.
+    /// Most connections of the read pool. With DATABASE_READ_URL set, the pool on DATABASE_URL
+    /// keeps at most [`Config::PRIMARY_POOL_SIZE_WITH_REPLICA`] of them.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 8)]
     pub database_pool_size: usize,
 
@@ -110,8 +124,20 @@ impl Config {
     /// Default port of the admin endpoint.
     pub const ADMIN_PORT: u16 = 9102;
 
+    /// Connections of the pool on DATABASE_URL when a replica serves the reads: it answers only
+    /// the health check and the event feed's look-up of each new alert.
+    pub const PRIMARY_POOL_SIZE_WITH_REPLICA: usize = 2;
+
     pub fn admin_addr(&self) -> std::net::SocketAddr {
         self.admin.addr_or(Self::ADMIN_PORT)
+    }
+
+    /// The database of the read queries, when it is not DATABASE_URL's (an empty value counts
+    /// as unset).
+    pub fn read_url(&self) -> Option<&ConnectionUrl> {
+        self.database_read_url
+            .as_ref()
+            .filter(|url| !url.expose().is_empty())
     }
 
     /// The interval between `metrics_update` events, at least a second.
@@ -129,5 +155,28 @@ impl Config {
             spike_stddevs: self.alert_spike_stddevs,
             baseline_windows: self.alert_baseline_windows,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn the_read_url_is_optional_and_its_password_never_printed() {
+        let config = Config::parse_from(["pulse-analytics"]);
+        assert!(config.read_url().is_none());
+        let config = Config::parse_from([
+            "pulse-analytics",
+            "--database-read-url",
+            "postgres://reader:s3cret@replica:5432/pulse",
+        ]);
+        let url = config.read_url().expect("set");
+        assert_eq!(url.expose(), "postgres://reader:s3cret@replica:5432/pulse");
+        assert!(!format!("{config:?}").contains("s3cret"), "{config:?}");
+        let config = Config::parse_from(["pulse-analytics", "--database-read-url", ""]);
+        assert!(config.read_url().is_none());
     }
 }

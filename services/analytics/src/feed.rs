@@ -29,7 +29,11 @@ const METRICS_WINDOW: chrono::Duration = chrono::Duration::hours(24);
 pub struct Feed {
     events: EventFeed,
     redis_url: ConnectionUrl,
+    /// The read pool, for the periodic metrics.
     pool: Pool,
+    /// The pool on DATABASE_URL: an alert is announced as soon as it is stored there, before a
+    /// replica may have it.
+    primary: Pool,
     metrics_interval: Duration,
     /// Turns true when the service shuts down: every subscription then ends.
     stopping: watch::Receiver<bool>,
@@ -40,6 +44,7 @@ impl Feed {
         events: EventFeed,
         redis_url: ConnectionUrl,
         pool: Pool,
+        primary: Pool,
         metrics_interval: Duration,
         stopping: watch::Receiver<bool>,
     ) -> Self {
@@ -47,6 +52,7 @@ impl Feed {
             events,
             redis_url,
             pool,
+            primary,
             metrics_interval,
             stopping,
         }
@@ -153,7 +159,7 @@ impl Feed {
                 ingested_at: None,
             }),
             Event::Alert { alert_id } => {
-                let client = self.pool.get().await.ok()?;
+                let client = self.primary.get().await.ok()?;
                 let alert = pulse_store::alerts::get(&client, alert_id).await.ok()??;
                 WireEvent::Alert(convert::alert_to_wire(alert))
             }
