@@ -4,7 +4,8 @@
 //! validates it and answers from `pulse-store` (distributions through [`cache`], kept in Redis;
 //! post totals through [`totals`], kept in memory), and `WatchEvents` goes to [`feed`], which
 //! follows `pulse:events` for one subscriber. [`alerts`] is the alert monitor; [`convert`] maps
-//! stored rows to the wire types; [`server`] wires them together.
+//! stored rows to the wire types; [`cursor`] reads and writes the page cursors; [`server`] wires
+//! them together.
 //!
 //! Modules import downwards only: `grpc` uses `queries` and `feed`, `feed` uses `queries`, and
 //! `queries` uses neither.
@@ -13,6 +14,7 @@ pub mod alerts;
 pub mod cache;
 pub mod config;
 pub mod convert;
+pub mod cursor;
 pub mod feed;
 pub mod grpc;
 pub mod metrics;
