@@ -71,6 +71,16 @@ pub struct Config {
     /// Largest accepted request body, in bytes; larger bodies get 400 BODY_TOO_LARGE.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: u64,
+
+    /// Most rows one CSV export holds; the file ends there (its `X-Export-Row-Cap` header says
+    /// how many rows it may hold) and a `limit` on the export may only lower it.
+    #[arg(
+        long,
+        env = "EXPORT_MAX_ROWS",
+        default_value_t = 100_000,
+        value_parser = clap::value_parser!(u32).range(1..),
+    )]
+    pub export_max_rows: u32,
 }
 
 impl Config {

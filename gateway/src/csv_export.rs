@@ -5,7 +5,8 @@
 //! slow the paging down instead of buffering. The end of the range is pinned to the time of the
 //! request, so posts arriving during the download do not shift the pages (and duplicate rows).
 //! A failure after the first page aborts the body, so the client sees a broken transfer rather
-//! than a silently short file.
+//! than a silently short file. Pages follow each other by cursor (keyset), never by offset, and
+//! an export holds at most `EXPORT_MAX_ROWS` rows, announced in `X-Export-Row-Cap`.
 
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
@@ -13,12 +14,21 @@ use pulse_domain::{datetime_to_timestamp, timestamp_to_datetime};
 use pulse_proto::v1::{AnalyzedPost, ListPostsRequest, PostFilter};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use warp::{Reply, http::header, reply::Response};
+use warp::{
+    Reply,
+    http::{HeaderValue, header},
+    reply::Response,
+};
 
 use crate::{clients::Clients, envelope::ApiError};
 
 /// Posts per ListPosts call.
 pub const PAGE_SIZE: u32 = 500;
+
+/// Response header: how many posts match the filter (rows beyond the cap included).
+pub const TOTAL_COUNT: &str = "x-total-count";
+/// Response header: the most rows this export holds (`EXPORT_MAX_ROWS`, or a lower `limit`).
+pub const ROW_CAP: &str = "x-export-row-cap";
 
 const COLUMNS: &[&str] = &[
     "post_id",
@@ -98,19 +108,40 @@ fn page_text(posts: &[AnalyzedPost]) -> Bytes {
     Bytes::from(posts.iter().map(row).collect::<String>())
 }
 
-/// Starts the export; errors before the first page are ordinary API errors.
-pub async fn export(clients: Clients, mut filter: PostFilter) -> Result<Response, ApiError> {
+/// Posts to ask for next: a full page, or what is left under the row cap.
+fn next_page_size(written: u64, max_rows: u32) -> u32 {
+    let left = u64::from(max_rows).saturating_sub(written);
+    u32::try_from(left.min(u64::from(PAGE_SIZE))).unwrap_or(PAGE_SIZE)
+}
+
+/// Starts an export of at most `max_rows` rows; errors before the first page are ordinary API
+/// errors.
+///
+/// Each page after the first continues from the previous page's `next_cursor`, so every call
+/// is a seek on the page-order index and costs what the first does. The stream ends after
+/// `max_rows` rows; the `X-Export-Row-Cap` header announces the cap before the body starts
+/// (headers cannot follow a streamed body), so a file with that many rows while
+/// `X-Total-Count` is larger was cut at the cap.
+pub async fn export(
+    clients: Clients,
+    mut filter: PostFilter,
+    max_rows: u32,
+) -> Result<Response, ApiError> {
     let started = Utc::now();
     if filter.to.is_none() {
         filter.to = Some(datetime_to_timestamp(started));
     }
     let mut analytics = clients.analytics.clone();
-    let request = move |offset: u32| ListPostsRequest {
+    let request = move |cursor: String, limit: u32| ListPostsRequest {
         filter: Some(filter.clone()),
-        limit: PAGE_SIZE,
-        offset,
+        limit,
+        offset: 0,
+        cursor,
     };
-    let first = analytics.list_posts(request(0)).await?.into_inner();
+    let first = analytics
+        .list_posts(request(String::new(), next_page_size(0, max_rows)))
+        .await?
+        .into_inner();
     let total = first.total;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let mut header_line = COLUMNS.join(",");
@@ -119,23 +150,22 @@ pub async fn export(clients: Clients, mut filter: PostFilter) -> Result<Response
         if tx.send(Ok(Bytes::from(header_line))).await.is_err() {
             return;
         }
-        let mut sent = first.posts.len() as u64;
-        let mut page = first.posts;
+        let mut written: u64 = 0;
+        let mut page = first;
         loop {
-            if page.is_empty() || tx.send(Ok(page_text(&page))).await.is_err() {
+            if page.posts.is_empty() || tx.send(Ok(page_text(&page.posts))).await.is_err() {
                 return;
             }
-            if sent >= total || page.len() < PAGE_SIZE as usize {
+            written += page.posts.len() as u64;
+            let limit = next_page_size(written, max_rows);
+            if page.next_cursor.is_empty() || limit == 0 {
                 return;
             }
-            let Ok(offset) = u32::try_from(sent) else {
-                return;
-            };
-            match analytics.list_posts(request(offset)).await {
-                Ok(next) => {
-                    page = next.into_inner().posts;
-                    sent += page.len() as u64;
-                }
+            match analytics
+                .list_posts(request(std::mem::take(&mut page.next_cursor), limit))
+                .await
+            {
+                Ok(next) => page = next.into_inner(),
                 Err(status) => {
                     tracing::warn!(%status, "CSV export interrupted");
                     let _ = tx
@@ -158,15 +188,24 @@ pub async fn export(clients: Clients, mut filter: PostFilter) -> Result<Response
         format!("attachment; filename=\"{filename}\""),
     );
     let mut response = reply.into_response();
-    response
-        .headers_mut()
-        .insert("x-total-count", warp::http::HeaderValue::from(total));
+    let headers = response.headers_mut();
+    headers.insert(TOTAL_COUNT, HeaderValue::from(total));
+    headers.insert(ROW_CAP, HeaderValue::from(max_rows));
     Ok(response)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_never_reach_past_the_row_cap() {
+        assert_eq!(next_page_size(0, 100_000), PAGE_SIZE);
+        assert_eq!(next_page_size(0, 7), 7);
+        assert_eq!(next_page_size(1_000, 1_200), 200);
+        assert_eq!(next_page_size(1_200, 1_200), 0);
+        assert_eq!(next_page_size(1_300, 1_200), 0);
+    }
 
     #[test]
     fn fields_are_quoted_only_when_needed() {

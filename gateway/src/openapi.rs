@@ -106,8 +106,33 @@ pub fn document() -> Value {
     list_params.push(limit(500));
     list_params.push(query(
         "offset",
-        "Posts to skip",
+        "Posts to skip; not with cursor. Deep offsets read every skipped post: page by cursor instead",
         json!({"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0}),
+    ));
+    list_params.push(query(
+        "cursor",
+        "Start after the last post of an earlier page: its metadata.next_cursor, unchanged \
+         (opaque). Not with offset; a malformed cursor is 400 INVALID_ARGUMENT",
+        json!({"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "maxLength": crate::params::MAX_CURSOR_PARAM}),
+    ));
+    let list_metadata = json!({
+        "type": "object",
+        "required": ["total", "limit", "returned", "next_cursor"],
+        "properties": {
+            "total": {"type": "integer", "description": "Posts matching the filter (may lag new posts by a moment)"},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer", "nullable": true, "description": "null when paging by cursor"},
+            "returned": {"type": "integer"},
+            "next_cursor": {"type": "string", "nullable": true, "description": "Pass as cursor for the next page; null on the last page"},
+        },
+    });
+    let mut list = envelope(posts);
+    list["content"]["application/json"]["schema"]["properties"]["metadata"] = list_metadata;
+    let mut export_params = filters();
+    export_params.push(query(
+        "limit",
+        "Most rows to export; at most the gateway's EXPORT_MAX_ROWS (default 100000), which is also the default",
+        json!({"type": "integer", "minimum": 1}),
     ));
     let mut distribution_params = filters();
     distribution_params.push(query(
@@ -164,8 +189,15 @@ pub fn document() -> Value {
         },
     }));
     let csv = json!({
-        "description": "CSV (RFC 4180), streamed, as an attachment",
-        "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
+        "description": "CSV (RFC 4180), streamed, as an attachment, newest post first. It holds \
+            at most X-Export-Row-Cap rows and ends there: a file with that many rows while \
+            X-Total-Count is larger was cut at the cap (narrow the filter, e.g. by from/to, to \
+            export the rest)",
+        "headers": {
+            "Content-Disposition": {"schema": {"type": "string"}},
+            "X-Total-Count": {"description": "Posts matching the filter", "schema": {"type": "integer"}},
+            "X-Export-Row-Cap": {"description": "Most rows this file holds: EXPORT_MAX_ROWS, or the lower limit asked for", "schema": {"type": "integer"}},
+        },
         "content": {"text/csv": {"schema": {"type": "string"}}},
     });
     json!({
@@ -180,10 +212,10 @@ pub fn document() -> Value {
         "paths": {
             "/api/health": {"get": operation("Each dependency's state; 503 when the database is unreachable", vec![], ("200", envelope(json!({"type": "object"}))), &["503"])},
             "/api/posts": {
-                "get": operation("Analysed posts, newest first", list_params, ("200", envelope(posts)), &["400", "429", "503", "504"]),
+                "get": operation("Analysed posts, newest first (created_at, then post_id); page by offset or by cursor", list_params, ("200", list), &["400", "429", "503", "504"]),
                 "post": publish,
             },
-            "/api/posts/export.csv": {"get": operation("The filtered posts as CSV; a cell that would start a spreadsheet formula (=, +, -, @) gets a leading apostrophe", filters(), ("200", csv), &["400", "429", "503", "504"])},
+            "/api/posts/export.csv": {"get": operation("The filtered posts as CSV, at most X-Export-Row-Cap rows; a cell that would start a spreadsheet formula (=, +, -, @) gets a leading apostrophe", export_params, ("200", csv), &["400", "429", "503", "504"])},
             "/api/sentiment/distribution": {"get": operation("Counts and percentages per sentiment and emotion (cached 60 s)", distribution_params, ("200", envelope(json!({"type": "object"}))), &["400", "429", "503", "504"])},
             "/api/sentiment/aggregate": {"get": operation("Sentiment counts per time bucket, empty buckets included", aggregate_params, ("200", envelope(json!({"type": "array", "items": {"type": "object"}}))), &["400", "429", "503", "504"])},
             "/api/alerts": {"get": operation("Raised alerts, newest first", vec![limit(500), query("since", "Alerts triggered at or after (RFC 3339)", json!({"type": "string", "format": "date-time"}))], ("200", envelope(json!({"type": "array", "items": {"type": "object"}}))), &["400", "429", "503", "504"])},
@@ -245,5 +277,25 @@ mod tests {
             .collect();
         routed.sort();
         assert_eq!(documented, routed);
+    }
+
+    #[test]
+    fn paging_by_cursor_and_the_export_cap_are_documented() {
+        let doc = document();
+        let names = |path: &str| -> Vec<String> {
+            doc["paths"][path]["get"]["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect()
+        };
+        assert!(names("/api/posts").contains(&"cursor".to_owned()));
+        assert!(names("/api/posts/export.csv").contains(&"limit".to_owned()));
+        let metadata = &doc["paths"]["/api/posts"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"]["properties"]["metadata"];
+        assert_eq!(metadata["properties"]["next_cursor"]["nullable"], true);
+        let csv = &doc["paths"]["/api/posts/export.csv"]["get"]["responses"]["200"];
+        assert!(csv["headers"]["X-Export-Row-Cap"].is_object());
     }
 }

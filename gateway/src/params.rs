@@ -13,6 +13,9 @@ use crate::envelope::ApiError;
 /// Longest accepted text parameter.
 pub const MAX_TEXT_PARAM: usize = 200;
 
+/// Longest accepted page cursor; the ones the API writes are shorter.
+pub const MAX_CURSOR_PARAM: usize = 256;
+
 /// Sentiment labels a filter may name.
 pub const SENTIMENTS: &[&str] = &["positive", "neutral", "negative"];
 
@@ -108,6 +111,30 @@ impl Params {
             .ok()
             .filter(|v| (min..=max).contains(v))
             .ok_or_else(out_of_range)
+    }
+
+    /// A page cursor handed out by the API (URL-safe base64); empty counts as absent.
+    ///
+    /// Only its shape is checked here, the service that wrote it reads it; anything malformed
+    /// is `INVALID_ARGUMENT` naming the parameter, as the service's own refusal is.
+    pub fn cursor(&self, name: &str) -> Result<Option<String>, ApiError> {
+        let Some(value) = self.values.get(name).map(|v| v.trim()) else {
+            return Ok(None);
+        };
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value.len() > MAX_CURSOR_PARAM
+            || !value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ApiError::bad_request(
+                "INVALID_ARGUMENT",
+                format!("{name} is not a valid page cursor: pass back a next_cursor unchanged"),
+            ));
+        }
+        Ok(Some(value.to_owned()))
     }
 
     /// `true`/`false`/`1`/`0`, or false when absent.
@@ -237,6 +264,31 @@ mod tests {
             p.post_filter().err().map(|e| e.code),
             Some("PARAMETER_TOO_LONG")
         );
+    }
+
+    #[test]
+    fn cursors_are_url_safe_base64_or_refused() {
+        let cursor = |value: &str| {
+            Params::new(
+                [("cursor".to_owned(), value.to_owned())].into(),
+                &[&["cursor"]],
+            )
+            .and_then(|p| p.cursor("cursor"))
+        };
+        assert_eq!(cursor("AQAB-_x9").ok(), Some(Some("AQAB-_x9".to_owned())));
+        assert_eq!(cursor(" ").ok(), Some(None));
+        for bad in [
+            "a+b",
+            "a/b",
+            "a=",
+            "a b",
+            "a\u{0}b",
+            &"A".repeat(MAX_CURSOR_PARAM + 1),
+        ] {
+            let error = cursor(bad).expect_err(bad);
+            assert_eq!(error.code, "INVALID_ARGUMENT", "{bad}");
+            assert!(error.message.starts_with("cursor "), "{}", error.message);
+        }
     }
 
     #[test]

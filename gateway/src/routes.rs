@@ -32,12 +32,20 @@ fn respond(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(ApiError::into_response)
 }
 
+/// `GET /api/posts`: a page by `offset`, or by `cursor` (the `next_cursor` of the page before).
 pub async fn list_posts(clients: Clients, query: Query) -> Response {
     respond(
         async {
-            let params = Params::new(query, &[FILTER_PARAMS, &["limit", "offset"]])?;
+            let params = Params::new(query, &[FILTER_PARAMS, &["limit", "offset", "cursor"]])?;
             let (filter, echo) = params.post_filter()?;
             let limit = params.integer("limit", 50, 1, 500)?;
+            let cursor = params.cursor("cursor")?;
+            if cursor.is_some() && params.text("offset")?.is_some() {
+                return Err(ApiError::bad_request(
+                    "INVALID_ARGUMENT",
+                    "cursor and offset cannot be combined: page by one or the other",
+                ));
+            }
             let offset = params.integer("offset", 0, 0, 1_000_000)?;
             let page = clients
                 .analytics
@@ -46,13 +54,21 @@ pub async fn list_posts(clients: Clients, query: Query) -> Response {
                     filter: Some(filter),
                     limit,
                     offset,
+                    cursor: cursor.clone().unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
             let returned = page.posts.len();
+            let next_cursor = (!page.next_cursor.is_empty()).then_some(page.next_cursor);
             Ok(envelope::ok(
                 Value::Array(page.posts.iter().map(views::post).collect()),
-                json!({"total": page.total, "limit": limit, "offset": offset, "returned": returned}),
+                json!({
+                    "total": page.total,
+                    "limit": limit,
+                    "offset": cursor.is_none().then_some(offset),
+                    "returned": returned,
+                    "next_cursor": next_cursor,
+                }),
                 echo,
             ))
         }
@@ -209,13 +225,15 @@ pub async fn openapi_document() -> Response {
     warp::reply::json(&openapi::document()).into_response()
 }
 
-/// `GET /api/posts/export.csv`.
-pub async fn export_csv(clients: Clients, query: Query) -> Response {
+/// `GET /api/posts/export.csv`: at most `max_rows` rows (`EXPORT_MAX_ROWS`), fewer when the
+/// request's `limit` says so.
+pub async fn export_csv(clients: Clients, max_rows: u32, query: Query) -> Response {
     respond(
         async {
-            let params = Params::new(query, &[FILTER_PARAMS])?;
+            let params = Params::new(query, &[FILTER_PARAMS, &["limit"]])?;
             let (filter, _) = params.post_filter()?;
-            csv_export::export(clients, filter).await
+            let rows = params.integer("limit", max_rows, 1, max_rows)?;
+            csv_export::export(clients, filter, rows).await
         }
         .await,
     )

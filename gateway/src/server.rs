@@ -10,6 +10,7 @@ use warp::{Filter, Reply, http::HeaderMap, reply::Response};
 use crate::{
     Config, body,
     clients::Clients,
+    csv_export,
     envelope::ApiError,
     live::{self, LiveEvent},
     metrics::{GatewayMetrics, route_label},
@@ -29,7 +30,13 @@ fn cors(config: &Config) -> warp::cors::Builder {
             "traceparent",
             "tracestate",
         ])
-        .expose_headers([request_id::HEADER, "retry-after", "content-disposition"])
+        .expose_headers([
+            request_id::HEADER,
+            "retry-after",
+            "content-disposition",
+            csv_export::TOTAL_COUNT,
+            csv_export::ROW_CAP,
+        ])
         .max_age(600);
     let origins: Vec<&str> = config
         .cors_allowed_origins
@@ -71,6 +78,7 @@ pub fn app(
         .or(warp::any().map(HashMap::new))
         .unify();
     let json_body = body::limited(config.max_body_bytes);
+    let export_max_rows = config.export_max_rows;
     let api = warp::path("api");
 
     let health = api
@@ -102,6 +110,7 @@ pub fn app(
         .and(warp::path::end())
         .and(warp::get())
         .and(with_clients.clone())
+        .and(warp::any().map(move || export_max_rows))
         .and(query)
         .then(routes::export_csv)
         .boxed();

@@ -1,6 +1,7 @@
 //! The REST API end to end: every endpoint and filter through the gateway, in the envelope,
-//! with its error paths; the CSV export; the OpenAPI document against the routes; request ids,
-//! CORS, gzip, rate limiting and the health endpoint's 503.
+//! with its error paths; paging by offset and by cursor; the CSV export and its row cap; the
+//! OpenAPI document against the routes; request ids, CORS, gzip, rate limiting and the health
+//! endpoint's 503.
 //!
 //! The request/response checks are tables of [`Case`]s: a request (method, path, query,
 //! headers, body) and what its answer must be (status, error code, JSON, headers, text).
@@ -24,6 +25,9 @@ const NEGATIVE: &str = "The update broke everything, worst release ever";
 const TRICKY: &str = "Arrived on Tuesday, \"as promised\", with commas\nand a second line";
 /// A text that would be SQL if anything spliced it into a statement.
 const INJECTION: &str = "'; DROP TABLE social_media_posts; --";
+
+/// `EXPORT_MAX_ROWS` of the gateway under test: below the bulk posts, so the cap is reached.
+const EXPORT_CAP: u32 = 1_100;
 
 fn ago(minutes: i64) -> String {
     (Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -313,6 +317,48 @@ fn post_ids(v: &Value) -> Value {
         .unwrap_or_default()
 }
 
+/// Pages through `/api/posts?{query}` by following `next_cursor` until it is null: the post ids
+/// in the order received, and how many pages it took. Every page must report the same total.
+async fn follow_cursors(
+    client: &reqwest::Client,
+    base: &str,
+    query: &str,
+) -> anyhow::Result<(Vec<String>, usize)> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut totals = BTreeSet::new();
+    for page in 1..=100 {
+        let mut request = client.get(format!("{base}/api/posts?{query}"));
+        if let Some(cursor) = &cursor {
+            request = request.query(&[("cursor", cursor)]);
+        }
+        let answer = Answer::read(request.send().await?).await?;
+        ensure!(
+            answer.status == 200,
+            "page {page} of {query}: {}",
+            answer.excerpt()
+        );
+        let page_ids = post_ids(&answer.json);
+        ids.extend(
+            page_ids
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|id| id.as_str().map(str::to_owned)),
+        );
+        totals.insert(answer.json["metadata"]["total"].to_string());
+        match &answer.json["metadata"]["next_cursor"] {
+            Value::Null => {
+                ensure!(totals.len() == 1, "totals differ between pages: {totals:?}");
+                return Ok((ids, page));
+            }
+            Value::String(next) => cursor = Some(next.clone()),
+            other => anyhow::bail!("page {page} of {query}: next_cursor is {other}"),
+        }
+    }
+    anyhow::bail!("{query}: next_cursor never ended")
+}
+
 /// Parses RFC 4180 CSV (quoted fields may hold commas, quotes and line breaks).
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
@@ -421,6 +467,32 @@ fn reads() -> Vec<Case> {
                 that("/data/0/analyses", "not empty", |a| {
                     a.as_array().is_some_and(|a| !a.is_empty())
                 }),
+                // The last page: nothing after it.
+                at("/metadata/next_cursor", Value::Null),
+            ],
+        ),
+        Case::get("list: a page with more after it", "/api/posts?limit=2").expect(
+            200,
+            [
+                at("/metadata/offset", 0),
+                that("/metadata/next_cursor", "a URL-safe cursor", |c| {
+                    c.as_str().is_some_and(|c| {
+                        !c.is_empty()
+                            && c.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    })
+                }),
+            ],
+        ),
+        Case::get(
+            "list: exactly the last post on a full page is still the last page",
+            "/api/posts?limit=5",
+        )
+        .expect(
+            200,
+            [
+                at("/metadata/returned", 5),
+                at("/metadata/next_cursor", Value::Null),
             ],
         ),
     ];
@@ -603,10 +675,40 @@ fn bad_input() -> Vec<Case> {
             400,
             "INVALID_PARAMETER",
         ),
+        ("/api/posts/export.csv?limit=0", 400, "OUT_OF_RANGE"),
+        ("/api/posts/export.csv?limit=1101", 400, "OUT_OF_RANGE"),
         ("/api/analyze", 405, "METHOD_NOT_ALLOWED"),
         ("/api/nope", 404, "NOT_FOUND"),
     ] {
         cases.push(Case::get(format!("bad input: GET {path}"), path).fails(status, code));
+    }
+    // Cursors: malformed (refused by its shape here, or by analytics, which reads it), or
+    // combined with an offset; each message names the parameter.
+    let names_cursor = || {
+        that("/error", "a message naming cursor", |e| {
+            e.as_str().is_some_and(|m| m.contains("cursor"))
+        })
+    };
+    for (name, cursor, offset) in [
+        ("a cursor not in base64", "a+b/c", None),
+        ("a cursor of an unknown version", "not-a-cursor", None),
+        ("a cursor too short", "AQ", None),
+        ("a cursor of 300 characters", &*"A".repeat(300), None),
+        ("a cursor and an offset", "AQAAAAAAAAAAYQ", Some("0")),
+    ] {
+        let mut case =
+            Case::get(format!("bad input: {name}"), "/api/posts").query("cursor", cursor);
+        if let Some(offset) = offset {
+            case = case.query("offset", offset);
+        }
+        cases.push(
+            case.expect(
+                400,
+                error("INVALID_ARGUMENT")
+                    .into_iter()
+                    .chain([names_cursor()]),
+            ),
+        );
     }
     cases.push(
         Case::get("bad input: a search of 10,000 characters", "/api/posts")
@@ -659,6 +761,10 @@ fn exports_and_headers() -> Vec<Case> {
                 header("content-disposition", "an attachment", |v| {
                     v.starts_with("attachment; filename=")
                 }),
+                header("x-export-row-cap", "EXPORT_MAX_ROWS", |v| {
+                    v == EXPORT_CAP.to_string()
+                }),
+                header("x-total-count", "3", |v| v == "3"),
                 text("a header and the 3 twitter posts", |t| {
                     parse_csv(t).len() == 4
                 }),
@@ -715,7 +821,14 @@ fn exports_and_headers() -> Vec<Case> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_endpoint_filter_and_error_path() -> anyhow::Result<()> {
-    let platform = Platform::start("api", Options::default()).await?;
+    let platform = Platform::start(
+        "api",
+        Options {
+            gateway_config: |config| config.export_max_rows = EXPORT_CAP,
+            ..Options::default()
+        },
+    )
+    .await?;
     let client = reqwest::Client::new();
     let base = platform.gateway_url("");
 
@@ -725,6 +838,13 @@ async fn every_endpoint_filter_and_error_path() -> anyhow::Result<()> {
     })
     .await?;
     run_cases(&client, &base, &reads()).await?;
+    // Following next_cursor from the first page to the last: every post once, in order.
+    let (ids, pages) = follow_cursors(&client, &base, "limit=2").await?;
+    assert_eq!(ids, ["t-3", "t-2", "t-1", "r-2", "r-1"]);
+    assert_eq!(pages, 3);
+    let (ids, pages) = follow_cursors(&client, &base, "limit=1&source=twitter").await?;
+    assert_eq!(ids, ["t-3", "t-2", "t-1"]);
+    assert_eq!(pages, 3);
     run_cases(&client, &base, &bad_input()).await?;
     // Neither the injection nor any bad input stored or changed anything.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -761,25 +881,65 @@ async fn every_endpoint_filter_and_error_path() -> anyhow::Result<()> {
             .collect();
         pulse_store::posts::insert_analysed(&mut db, &posts, &analyses).await?;
     }
-    let bulk = Case::get("export: many pages", "/api/posts/export.csv?source=bulk").expect(
-        200,
-        [
-            text("a header and a row per post", move |t| {
-                parse_csv(t).len() == extra + 1
-            }),
-            text("no post twice", move |t| {
-                let rows = parse_csv(t);
-                let ids: HashSet<&str> = rows
-                    .iter()
-                    .skip(1)
-                    .filter_map(|r| r.first())
-                    .map(String::as_str)
-                    .collect();
-                ids.len() == extra
-            }),
-        ],
+    // Newest first: bulk-1233 down to bulk-0.
+    let newest = move |n: usize| -> Vec<String> {
+        (0..extra)
+            .rev()
+            .take(n)
+            .map(|i| format!("bulk-{i}"))
+            .collect()
+    };
+    let (ids, pages) = follow_cursors(&client, &base, "limit=500&source=bulk").await?;
+    ensure!(
+        ids == newest(extra) && pages == 3,
+        "by cursor: {pages} pages, {} posts",
+        ids.len()
     );
-    run_cases(&client, &base, &[bulk]).await?;
+    // The export: pages by cursor, ends at the cap (1,100 of 1,234) or at a lower limit, each
+    // time with the newest posts in order and none twice.
+    let exported_ids = |t: &str| -> Vec<String> {
+        parse_csv(t)
+            .into_iter()
+            .skip(1)
+            .filter_map(|r| r.into_iter().next())
+            .collect()
+    };
+    let capped = newest(EXPORT_CAP as usize);
+    let bulk = vec![
+        Case::get(
+            "export: many pages, cut at the cap",
+            "/api/posts/export.csv?source=bulk",
+        )
+        .expect(
+            200,
+            [
+                header("x-export-row-cap", "EXPORT_MAX_ROWS", |v| {
+                    v == EXPORT_CAP.to_string()
+                }),
+                header("x-total-count", "every bulk post", move |v| {
+                    v == extra.to_string()
+                }),
+                text(
+                    "the newest posts up to the cap, in order, once each",
+                    move |t| exported_ids(t) == capped,
+                ),
+            ],
+        ),
+        Case::get(
+            "export: a limit under the cap",
+            "/api/posts/export.csv?source=bulk&limit=600",
+        )
+        .expect(
+            200,
+            [
+                header("x-export-row-cap", "the limit", |v| v == "600"),
+                text("the newest 600 posts, in order", move |t| {
+                    exported_ids(t) == newest(600)
+                }),
+            ],
+        ),
+    ];
+    run_cases(&client, &base, &bulk).await?;
 
     // The OpenAPI document: every documented operation is routed (never the catch-all).
     let doc = Case::get("the OpenAPI document", "/api/openapi.json")
