@@ -1,6 +1,7 @@
 //! `pulse.v1.AnalyticsService` over gRPC: [`AnalyticsApi`] answers each request with a
 //! validated query of [`crate::queries`], and `WatchEvents` with a subscription to the event
-//! feed ([`crate::feed`]).
+//! feed ([`crate::feed`]). Each query runs in a [`scope`]: when its caller gives up and the
+//! request is dropped, the statement it is running is cancelled on the server.
 
 use std::{pin::Pin, time::Duration};
 
@@ -10,7 +11,7 @@ use pulse_proto::v1::{
     ListAlertsRequest, ListAlertsResponse, ListPostsRequest, ListPostsResponse, WatchEventsRequest,
     WatchEventsResponse, analytics_service_server::AnalyticsService,
 };
-use pulse_store::Pool;
+use pulse_store::{Pool, cancel::scope};
 use tonic::{Request, Response, Status};
 
 use crate::{cache::DistributionCache, feed::Feed, queries::Queries, totals::TotalCache};
@@ -41,8 +42,7 @@ impl AnalyticsService for AnalyticsApi {
         &self,
         request: Request<ListPostsRequest>,
     ) -> Result<Response<ListPostsResponse>, Status> {
-        self.queries
-            .list_posts(request.into_inner())
+        scope(self.queries.list_posts(request.into_inner()))
             .await
             .map(Response::new)
     }
@@ -52,8 +52,7 @@ impl AnalyticsService for AnalyticsApi {
         &self,
         request: Request<GetDistributionRequest>,
     ) -> Result<Response<GetDistributionResponse>, Status> {
-        self.queries
-            .get_distribution(request.into_inner())
+        scope(self.queries.get_distribution(request.into_inner()))
             .await
             .map(Response::new)
     }
@@ -63,8 +62,7 @@ impl AnalyticsService for AnalyticsApi {
         &self,
         request: Request<GetAggregateRequest>,
     ) -> Result<Response<GetAggregateResponse>, Status> {
-        self.queries
-            .get_aggregate(request.into_inner())
+        scope(self.queries.get_aggregate(request.into_inner()))
             .await
             .map(Response::new)
     }
@@ -74,8 +72,7 @@ impl AnalyticsService for AnalyticsApi {
         &self,
         request: Request<ListAlertsRequest>,
     ) -> Result<Response<ListAlertsResponse>, Status> {
-        self.queries
-            .list_alerts(request.into_inner())
+        scope(self.queries.list_alerts(request.into_inner()))
             .await
             .map(Response::new)
     }
