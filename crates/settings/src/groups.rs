@@ -44,6 +44,44 @@ pub struct RedisSettings {
     pub prefix: String,
 }
 
+/// How long stored data is kept, and how far ahead its day partitions are created. Read by the
+/// worker (which maintains the partitions every hour) and by `pulse-store maintain`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct RetentionSettings {
+    /// Days of posts, analyses and minute rollups, by arrival; older days are dropped whole
+    /// (0 keeps everything).
+    #[arg(
+        id = "retention_days",
+        value_name = "RETENTION_DAYS",
+        long = "retention-days",
+        env = "RETENTION_DAYS",
+        default_value_t = 30
+    )]
+    pub raw_days: u32,
+
+    /// Days of hour rollups, which keep long-range charts and distributions after the posts
+    /// are gone (0 keeps everything).
+    #[arg(
+        id = "rollup_retention_days",
+        value_name = "ROLLUP_RETENTION_DAYS",
+        long = "rollup-retention-days",
+        env = "ROLLUP_RETENTION_DAYS",
+        default_value_t = 400
+    )]
+    pub rollup_days: u32,
+
+    /// Days ahead whose partitions exist at all times: writes keep working for that long if
+    /// maintenance stops.
+    #[arg(
+        id = "partitions_ahead_days",
+        value_name = "PARTITIONS_AHEAD_DAYS",
+        long = "partitions-ahead-days",
+        env = "PARTITIONS_AHEAD_DAYS",
+        default_value_t = 7
+    )]
+    pub ahead_days: u32,
+}
+
 /// The admin endpoint (/metrics, /healthz, /readyz).
 #[derive(Debug, Clone, clap::Args)]
 pub struct AdminSettings {

@@ -33,5 +33,5 @@ pub mod duration;
 mod groups;
 mod url;
 
-pub use groups::{AdminSettings, DatabaseSettings, RedisSettings};
+pub use groups::{AdminSettings, DatabaseSettings, RedisSettings, RetentionSettings};
 pub use url::ConnectionUrl;

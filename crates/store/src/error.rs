@@ -14,6 +14,9 @@ pub enum StoreError {
     MigrationChanged { version: i64, name: String },
     #[error("the database has migration {0}, which this build does not know; refusing to run")]
     UnknownMigration(i64),
+    /// A batch held analyses of posts that are neither in the batch nor stored.
+    #[error("{0} analyses name posts that are not stored")]
+    AnalysisWithoutPost(u64),
 }
 
 /// The server's own message when there is one (tokio-postgres shows only "db error").
@@ -40,6 +43,14 @@ impl StoreError {
         matches!(self, StoreError::Query(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED))
     }
 
+    /// True when a row arrived for a day without a partition (SQLSTATE 23514, "no partition of
+    /// relation ... found for row"): the rows are fine, the maintenance that creates partitions
+    /// ahead has not run; retrying after it does succeeds.
+    pub fn is_missing_partition(&self) -> bool {
+        matches!(self, StoreError::Query(e) if e.code() == Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION)
+            && e.as_db_error().is_some_and(|db| db.message().starts_with("no partition of relation")))
+    }
+
     /// True when trying the same statement again later may succeed: the database is
     /// unreachable, or it refused for a reason of its own state (SQLSTATE classes 08 connection,
     /// 40 rollback such as deadlocks, 42 undefined objects such as a missing migration, 53
@@ -47,7 +58,7 @@ impl StoreError {
     /// itself (22 data exception, 23 constraint violation) are not transient: the same rows
     /// fail the same way every time.
     pub fn is_transient(&self) -> bool {
-        if self.is_unavailable() {
+        if self.is_unavailable() || self.is_missing_partition() {
             return true;
         }
         match self {

@@ -13,6 +13,27 @@ use crate::{
     query::{FILTER_SQL, FROM_SQL, FilterParams},
 };
 
+/// Inserts the posts whose keys are new, at the transaction's time, and returns their ids.
+///
+/// `post_keys` holds each stored post id once (a partitioned table cannot hold `post_id` unique
+/// across its partitions): a key that exists means the post is stored, whatever its day.
+const INSERT_POSTS: &str = "
+WITH incoming AS (
+    SELECT DISTINCT ON (post_id) *
+    FROM UNNEST($1::varchar[], $2::varchar[], $3::text[], $4::varchar[], $5::timestamptz[])
+        AS t(post_id, source, content, author, created_at)
+),
+keys AS (
+    INSERT INTO post_keys (post_id, ingested_at)
+    SELECT post_id, now() FROM incoming
+    ON CONFLICT (post_id) DO NOTHING
+    RETURNING post_id, ingested_at
+)
+INSERT INTO social_media_posts (post_id, source, content, author, created_at, ingested_at)
+SELECT i.post_id, i.source, i.content, i.author, i.created_at, k.ingested_at
+FROM incoming i JOIN keys k USING (post_id)
+RETURNING post_id";
+
 /// Inserts analyses and moves the rollup counts of their posts, in one statement.
 ///
 /// `previous` reads the table as it was before the statement (a data-modifying CTE's rows are
@@ -22,36 +43,41 @@ use crate::{
 /// redelivered analysis conflicts, inserts nothing and so counts nothing. Upserts go in key order
 /// so that concurrent writers lock rollup rows in the same order and cannot deadlock.
 const INSERT_ANALYSES_AND_ROLL_UP: &str = "
-WITH incoming AS (
+WITH given AS (
     SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::varchar[], $4::real[],
                          $5::varchar[], $6::real[], $7::varchar[], $8::timestamptz[])
         AS t(post_id, model_name, sentiment_label, confidence_score,
              emotion, emotion_score, emotion_model, analyzed_at)
 ),
+incoming AS (
+    SELECT g.*, k.ingested_at FROM given g JOIN post_keys k USING (post_id)
+),
 previous AS (
     SELECT DISTINCT ON (s.post_id)
            s.post_id, s.sentiment_label, s.emotion, s.confidence_score, s.analyzed_at
     FROM sentiment_analysis s
-    WHERE s.post_id IN (SELECT post_id FROM incoming)
+    WHERE (s.post_id, s.ingested_at) IN (SELECT post_id, ingested_at FROM incoming)
     ORDER BY s.post_id, s.analyzed_at DESC, s.id DESC
 ),
 inserted AS (
     INSERT INTO sentiment_analysis
-        (post_id, model_name, sentiment_label, confidence_score,
+        (post_id, ingested_at, model_name, sentiment_label, confidence_score,
          emotion, emotion_score, emotion_model, analyzed_at)
-    SELECT * FROM incoming
-    ON CONFLICT (post_id, model_name) DO NOTHING
-    RETURNING id, post_id, sentiment_label, emotion, confidence_score, analyzed_at
+    SELECT post_id, ingested_at, model_name, sentiment_label, confidence_score,
+           emotion, emotion_score, emotion_model, analyzed_at
+    FROM incoming
+    ON CONFLICT (post_id, model_name, ingested_at) DO NOTHING
+    RETURNING id, post_id, ingested_at, sentiment_label, emotion, confidence_score, analyzed_at
 ),
 newest AS (
     SELECT DISTINCT ON (post_id) * FROM inserted ORDER BY post_id, analyzed_at DESC, id DESC
 ),
 changes AS (
-    SELECT n.post_id, n.sentiment_label, n.emotion, n.confidence_score, 1 AS posts
+    SELECT n.post_id, n.ingested_at, n.sentiment_label, n.emotion, n.confidence_score, 1 AS posts
     FROM newest n LEFT JOIN previous p USING (post_id)
     WHERE p.post_id IS NULL OR n.analyzed_at >= p.analyzed_at
     UNION ALL
-    SELECT p.post_id, p.sentiment_label, p.emotion, p.confidence_score, -1
+    SELECT p.post_id, n.ingested_at, p.sentiment_label, p.emotion, p.confidence_score, -1
     FROM newest n JOIN previous p USING (post_id)
     WHERE n.analyzed_at >= p.analyzed_at
 ),
@@ -59,7 +85,8 @@ located AS (
     SELECT c.sentiment_label, coalesce(c.emotion, '') AS emotion,
            c.posts::bigint AS posts, c.posts * c.confidence_score::float8 AS confidence,
            sp.source, sp.created_at, sp.ingested_at
-    FROM changes c JOIN social_media_posts sp USING (post_id)
+    FROM changes c
+    JOIN social_media_posts sp ON sp.post_id = c.post_id AND sp.ingested_at = c.ingested_at
 ),
 minutes AS (
     INSERT INTO sentiment_minutes AS r (minute, source, sentiment, emotion, posts, confidence_sum)
@@ -88,7 +115,7 @@ arrivals AS (
     ORDER BY 1, 2, 3
     ON CONFLICT (minute, source, sentiment) DO UPDATE SET posts = r.posts + excluded.posts
 )
-SELECT count(*) FROM inserted";
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM given) - (SELECT count(*) FROM incoming)";
 
 /// What one batch write changed; rows that already existed are not counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -146,10 +173,7 @@ async fn write_analysed(
     let created: Vec<DateTime<Utc>> = posts.iter().map(|p| p.created_at).collect();
     let new_posts = tx
         .query(
-            "INSERT INTO social_media_posts (post_id, source, content, author, created_at)
-             SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::text[], $4::varchar[], $5::timestamptz[])
-             ON CONFLICT (post_id) DO NOTHING
-             RETURNING post_id",
+            INSERT_POSTS,
             &[&ids, &sources, &contents, &authors, &created],
         )
         .await?;
@@ -166,8 +190,7 @@ async fn write_analysed(
         .collect();
     if !stored_before.is_empty() {
         tx.execute(
-            "SELECT 1 FROM social_media_posts WHERE post_id = ANY($1)
-             ORDER BY post_id FOR UPDATE",
+            "SELECT 1 FROM post_keys WHERE post_id = ANY($1) ORDER BY post_id FOR UPDATE",
             &[&stored_before],
         )
         .await?;
@@ -185,7 +208,7 @@ async fn write_analysed(
         .map(|a| a.emotion_model.as_deref())
         .collect();
     let analyzed: Vec<DateTime<Utc>> = analyses.iter().map(|a| a.analyzed_at).collect();
-    let analyses_inserted: i64 = tx
+    let counts = tx
         .query_one(
             INSERT_ANALYSES_AND_ROLL_UP,
             &[
@@ -199,8 +222,14 @@ async fn write_analysed(
                 &analyzed,
             ],
         )
-        .await?
-        .get(0);
+        .await?;
+    let (analyses_inserted, without_post): (i64, i64) = (counts.get(0), counts.get(1));
+    if without_post > 0 {
+        // Dropping the transaction rolls the batch back.
+        return Err(StoreError::AnalysisWithoutPost(
+            u64::try_from(without_post).unwrap_or_default(),
+        ));
+    }
     tx.commit().await?;
     Ok(WriteOutcome {
         posts_inserted: new_posts.len() as u64,
@@ -235,9 +264,13 @@ pub async fn list(
     Ok(PostPage { posts, total })
 }
 
-/// How many posts match `query`. It reads every match, so callers that page often keep the
-/// answer for a while (see the analytics service's total cache).
+/// How many posts match `query`: from the rollups when they can count it (see
+/// [`crate::stats::count`]); otherwise it reads every match, so callers that page often keep
+/// the answer for a while (see the analytics service's total cache).
 pub async fn count(client: &Pooled, query: &PostQuery) -> Result<u64, StoreError> {
+    if query.fits_rollups() {
+        return crate::stats::count(client, query).await;
+    }
     let filter = FilterParams::new(query);
     let statement = client
         .prepare_cached(&format!(
@@ -272,9 +305,63 @@ pub async fn page(
         ))
         .await?;
     let rows = client.query(&statement, &params).await?;
-    let mut posts: Vec<StoredPost> = rows.iter().map(stored_post).collect();
-    let ids: Vec<&str> = posts.iter().map(|p| p.post.post_id.as_str()).collect();
-    let analyses = analyses_of(client, &ids).await?;
+    with_analyses(client, rows.iter().map(stored_post).collect()).await
+}
+
+/// A post's place in the page order (`created_at` descending, then `post_id` descending):
+/// where a keyset page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageKey {
+    pub created_at: DateTime<Utc>,
+    pub post_id: String,
+}
+
+impl PageKey {
+    /// The key of `post`, to continue after it.
+    pub fn of(post: &StoredPost) -> Self {
+        Self {
+            created_at: post.post.created_at,
+            post_id: post.post.post_id.clone(),
+        }
+    }
+}
+
+/// The page of posts matching `query` that comes strictly after `after` in the page order,
+/// each with its analyses.
+///
+/// Unlike an offset, the row comparison starts the scan of the `(created_at DESC, post_id
+/// DESC)` index at `after`, so the thousandth page costs what the first does, and posts
+/// arriving meanwhile do not shift the pages.
+pub async fn page_after(
+    client: &Pooled,
+    query: &PostQuery,
+    limit: i64,
+    after: &PageKey,
+) -> Result<Vec<StoredPost>, StoreError> {
+    let filter = FilterParams::new(query);
+    let mut params = filter.as_params();
+    params.push(&after.created_at);
+    params.push(&after.post_id);
+    params.push(&limit);
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT p.post_id, p.source, p.author, p.content, p.created_at, p.ingested_at
+             FROM {FROM_SQL} WHERE {FILTER_SQL}
+               AND (p.created_at, p.post_id) < ($8::timestamptz, $9::varchar)
+             ORDER BY p.created_at DESC, p.post_id DESC
+             LIMIT $10"
+        ))
+        .await?;
+    let rows = client.query(&statement, &params).await?;
+    with_analyses(client, rows.iter().map(stored_post).collect()).await
+}
+
+/// `posts` with their analyses attached, newest analysis first.
+async fn with_analyses(
+    client: &Pooled,
+    mut posts: Vec<StoredPost>,
+) -> Result<Vec<StoredPost>, StoreError> {
+    let analyses = analyses_of(client, &posts).await?;
     for analysis in analyses {
         if let Some(post) = posts
             .iter_mut()
@@ -286,25 +373,19 @@ pub async fn page(
     Ok(posts)
 }
 
-/// Posts with the given ids (any order), with their analyses.
+/// Posts with the given ids (any order), with their analyses. The keys say which partition
+/// holds each post.
 pub async fn get_many(client: &Pooled, ids: &[&str]) -> Result<Vec<StoredPost>, StoreError> {
     let rows = client
         .query(
-            "SELECT post_id, source, author, content, created_at, ingested_at
-             FROM social_media_posts WHERE post_id = ANY($1)",
+            "SELECT p.post_id, p.source, p.author, p.content, p.created_at, p.ingested_at
+             FROM post_keys k
+             JOIN social_media_posts p ON p.post_id = k.post_id AND p.ingested_at = k.ingested_at
+             WHERE k.post_id = ANY($1)",
             &[&ids],
         )
         .await?;
-    let mut posts: Vec<StoredPost> = rows.iter().map(stored_post).collect();
-    for analysis in analyses_of(client, ids).await? {
-        if let Some(post) = posts
-            .iter_mut()
-            .find(|p| p.post.post_id == analysis.post_id)
-        {
-            post.analyses.push(analysis);
-        }
-    }
-    Ok(posts)
+    with_analyses(client, rows.iter().map(stored_post).collect()).await
 }
 
 /// Row counts of both tables, for checks and tests.
@@ -380,16 +461,21 @@ pub async fn all_ids(client: &Client) -> Result<Vec<String>, StoreError> {
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
-async fn analyses_of(client: &Pooled, ids: &[&str]) -> Result<Vec<Analysis>, StoreError> {
+/// The analyses of `posts`, newest first, each looked up in its post's partition.
+async fn analyses_of(client: &Pooled, posts: &[StoredPost]) -> Result<Vec<Analysis>, StoreError> {
+    let ids: Vec<&str> = posts.iter().map(|p| p.post.post_id.as_str()).collect();
+    let arrivals: Vec<DateTime<Utc>> = posts.iter().map(|p| p.ingested_at).collect();
     let statement = client
         .prepare_cached(
-            "SELECT post_id, model_name, sentiment_label, confidence_score,
-                    emotion, emotion_score, emotion_model, analyzed_at
-             FROM sentiment_analysis WHERE post_id = ANY($1)
-             ORDER BY analyzed_at DESC, model_name",
+            "SELECT s.post_id, s.model_name, s.sentiment_label, s.confidence_score,
+                    s.emotion, s.emotion_score, s.emotion_model, s.analyzed_at
+             FROM UNNEST($1::varchar[], $2::timestamptz[]) AS p(post_id, ingested_at)
+             JOIN sentiment_analysis s
+               ON s.post_id = p.post_id AND s.ingested_at = p.ingested_at
+             ORDER BY s.analyzed_at DESC, s.id DESC",
         )
         .await?;
-    let rows = client.query(&statement, &[&ids]).await?;
+    let rows = client.query(&statement, &[&ids, &arrivals]).await?;
     Ok(rows
         .iter()
         .map(|row| Analysis {

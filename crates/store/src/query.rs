@@ -16,6 +16,12 @@ pub struct PostQuery {
 }
 
 impl PostQuery {
+    /// Whether the rollups can count this query: they keep source, sentiment and emotion per
+    /// minute, not the text or the author.
+    pub fn fits_rollups(&self) -> bool {
+        self.search.is_none() && self.author.is_none()
+    }
+
     /// The search text as an ILIKE pattern with `%`, `_` and `\` escaped.
     pub(crate) fn search_pattern(&self) -> Option<String> {
         self.search.as_ref().map(|s| {
@@ -38,13 +44,15 @@ pub(crate) const FILTER_SQL: &str = "($1::text IS NULL OR p.source = $1)
      AND ($6::timestamptz IS NULL OR p.created_at >= $6)
      AND ($7::timestamptz IS NULL OR p.created_at < $7)";
 
-/// Each post joined with its most recent analysis; the FROM clause [`FILTER_SQL`] expects.
+/// Each post joined with its most recent analysis (ties of `analyzed_at` go to the later
+/// insert); the FROM clause [`FILTER_SQL`] expects. The analysis shares the post's day of
+/// arrival, which lets PostgreSQL look in that one partition.
 pub(crate) const FROM_SQL: &str = "social_media_posts p
      JOIN LATERAL (
          SELECT s.sentiment_label, s.confidence_score, s.emotion
          FROM sentiment_analysis s
-         WHERE s.post_id = p.post_id
-         ORDER BY s.analyzed_at DESC
+         WHERE s.post_id = p.post_id AND s.ingested_at = p.ingested_at
+         ORDER BY s.analyzed_at DESC, s.id DESC
          LIMIT 1
      ) a ON TRUE";
 

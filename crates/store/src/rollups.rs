@@ -6,7 +6,11 @@
 //! minute and after its last are read from the posts themselves (at most two minutes of rows),
 //! the minutes up to the first whole hour and after the last from `*_minutes`, and the hours in
 //! between from `sentiment_hours`. The sum is exact, and its cost follows the length of the range
-//! in hours, not the number of posts in it.
+//! in hours, not the number of posts in it, except for those two minutes of posts.
+//!
+//! The alert windows take that exact cut ([`Plan::new`]); they run once per interval. Charts
+//! and distributions, asked for on every dashboard refresh, count whole minutes instead
+//! ([`Plan::in_whole_minutes`]): their range is widened to the minute, and no post is read.
 //!
 //! An open end (`None`) is unbounded, and is served by the coarsest table allowed.
 
@@ -108,6 +112,21 @@ impl Plan {
         }
     }
 
+    /// Cuts `[from, to)` widened to whole minutes (`from` down, `to` up), so that no segment
+    /// reads posts: what a chart or a distribution wants, at a cost that no ingest rate changes.
+    pub fn in_whole_minutes(
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        hours: bool,
+    ) -> Self {
+        let minute = TimeDelta::minutes(1);
+        Self::new(
+            from.map(|f| floor(f, minute)),
+            to.map(|t| ceil(t, minute)),
+            hours,
+        )
+    }
+
     /// The whole range from the posts: for filters the rollups do not keep (text, author).
     pub fn rows_only(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Self {
         Plan {
@@ -155,7 +174,8 @@ pub async fn drift(client: &Client) -> Result<Drift, StoreError> {
                  FROM social_media_posts p
                  JOIN LATERAL (
                      SELECT s.sentiment_label, s.emotion, s.confidence_score
-                     FROM sentiment_analysis s WHERE s.post_id = p.post_id
+                     FROM sentiment_analysis s
+                     WHERE s.post_id = p.post_id AND s.ingested_at = p.ingested_at
                      ORDER BY s.analyzed_at DESC, s.id DESC LIMIT 1
                  ) a ON TRUE
              ),
@@ -297,6 +317,16 @@ mod tests {
         assert!(plan.hours.is_empty());
         assert_eq!(plan.minutes[0], seg(from, t(13, 40, 0)));
         covers_exactly(&plan, from, to);
+    }
+
+    #[test]
+    fn whole_minutes_never_read_rows() {
+        let plan = Plan::in_whole_minutes(Some(t(9, 12, 30)), Some(t(13, 40, 10)), true);
+        assert!(plan.rows.iter().all(Segment::is_empty));
+        covers_exactly(&plan, t(9, 12, 0), t(13, 41, 0));
+        let short = Plan::in_whole_minutes(Some(t(9, 12, 30)), Some(t(9, 12, 40)), true);
+        assert!(short.rows.iter().all(Segment::is_empty));
+        assert_eq!(short.minutes[0], seg(t(9, 12, 0), t(9, 13, 0)));
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Aggregations over analysed posts: the distribution and time buckets.
 //!
-//! Each reads [`COUNTED_SQL`]: the range's whole hours and minutes from the rollups and only its
-//! ragged ends from the posts (see [`crate::rollups`]). Filters the rollups do not keep (text
-//! search, author) read the posts of the whole range instead, bounded by the caller's statement
-//! timeout.
+//! Each reads [`COUNTED_SQL`]: the range, widened to whole minutes, from the rollups (hours where
+//! the bucket allows, minutes at the ends; see [`crate::rollups`]). Filters the rollups do not
+//! keep (text search, author) read the posts of the exact range instead, bounded by the caller's
+//! statement timeout.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::{Client, types::ToSql};
@@ -60,11 +60,15 @@ struct Counted {
 impl Counted {
     /// `hours`: whether the hour rollup may serve the range (not for minute buckets).
     fn new(query: &PostQuery, hours: bool) -> Self {
-        let plan = if query.search.is_none() && query.author.is_none() {
-            Plan::new(query.from, query.to, hours)
+        let plan = if query.fits_rollups() {
+            Plan::in_whole_minutes(query.from, query.to, hours)
         } else {
             Plan::rows_only(query.from, query.to)
         };
+        Self::with_plan(query, plan)
+    }
+
+    fn with_plan(query: &PostQuery, plan: Plan) -> Self {
         Counted {
             filter: FilterParams::new(query),
             bounds: plan.bounds(),
@@ -119,6 +123,22 @@ pub async fn distribution(client: &Client, query: &PostQuery) -> Result<Distribu
         }
     }
     Ok(out)
+}
+
+/// How many analysed posts match `query`, for its exact range: rollups for the whole minutes,
+/// posts for the seconds at either end. Only for queries that [`PostQuery::fits_rollups`].
+pub async fn count(client: &Client, query: &PostQuery) -> Result<u64, StoreError> {
+    let counted = Counted::with_plan(query, Plan::new(query.from, query.to, true));
+    let row = client
+        .query_one(
+            &format!(
+                "WITH {} SELECT coalesce(sum(posts), 0)::bigint FROM counted",
+                counted_sql()
+            ),
+            &counted.params(),
+        )
+        .await?;
+    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or_default())
 }
 
 /// Sentiment distribution per source.

@@ -39,7 +39,7 @@ pub struct SourceCounts {
 const LATEST: &str = "JOIN LATERAL (
          SELECT s.sentiment_label, s.confidence_score
          FROM sentiment_analysis s
-         WHERE s.post_id = p.post_id
+         WHERE s.post_id = p.post_id AND s.ingested_at = p.ingested_at
          ORDER BY s.analyzed_at DESC, s.id DESC
          LIMIT 1
      ) a ON TRUE";

@@ -4,23 +4,12 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use pulse_domain::{Analysis, Post};
 use pulse_store::{
-    PostQuery, migrate,
+    PostQuery,
     posts::{self, PageKey, StoredPost},
-    provision::{drop_database, ensure_database},
 };
-use pulse_testkit::TestDatabase;
 
-async fn migrated_pool(database: &TestDatabase) -> pulse_store::Pool {
-    assert!(
-        ensure_database(&database.url)
-            .await
-            .expect("create database")
-    );
-    let pool = pulse_store::connect_pool(&database.url, 1).expect("pool");
-    let mut client = pool.get().await.expect("connect");
-    migrate::run(&mut client).await.expect("migrate");
-    pool
-}
+mod support;
+use support::Db;
 
 fn noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0)
@@ -61,8 +50,8 @@ async fn page_through(
 
 #[tokio::test]
 async fn keyset_pages_hold_every_post_once_in_order_across_equal_times() {
-    let database = TestDatabase::unique("paging");
-    let pool = migrated_pool(&database).await;
+    let db = Db::new("paging").await;
+    let pool = db.pool.clone();
     // 23 posts at the same microsecond (ids chosen so their order is not insertion order),
     // framed by one newer and one older post; sources alternate for the filtered pass.
     let tie = noon() + Duration::microseconds(123_456);
@@ -166,5 +155,5 @@ async fn keyset_pages_hold_every_post_once_in_order_across_equal_times() {
 
     drop(client);
     drop(pool);
-    drop_database(&database.url).await.expect("drop database");
+    db.drop().await;
 }

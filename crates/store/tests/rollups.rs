@@ -1,52 +1,28 @@
 //! The rollups against a real PostgreSQL: every post counted once, under its latest analysis,
 //! whatever the order and concurrency of the writes, and reads over rollups equal to a count of
-//! the posts for any range.
+//! the posts of the range widened to whole minutes.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use pulse_domain::{Analysis, Post};
 use pulse_store::{
-    PostQuery, migrate, posts,
-    provision::{drop_database, ensure_database},
+    PostQuery, posts,
     rollups::{self, Drift},
     stats::{self, Bucket},
 };
-use pulse_testkit::TestDatabase;
 
-struct Db {
-    database: TestDatabase,
-    pool: pulse_store::Pool,
+mod support;
+use support::Db;
+
+async fn write(db: &Db, posts: &[Post], analyses: &[Analysis]) -> posts::WriteOutcome {
+    let mut client = db.client().await;
+    posts::insert_analysed(&mut client, posts, analyses)
+        .await
+        .expect("insert")
 }
 
-impl Db {
-    async fn new() -> Self {
-        let database = TestDatabase::unique("rollups");
-        ensure_database(&database.url)
-            .await
-            .expect("create database");
-        let pool = pulse_store::connect_pool(&database.url, 8).expect("pool");
-        let mut client = pool.get().await.expect("connect");
-        migrate::run(&mut client).await.expect("migrate");
-        Db { database, pool }
-    }
-
-    async fn write(&self, posts: &[Post], analyses: &[Analysis]) -> posts::WriteOutcome {
-        let mut client = self.pool.get().await.expect("connect");
-        posts::insert_analysed(&mut client, posts, analyses)
-            .await
-            .expect("insert")
-    }
-
-    async fn drift(&self) -> Drift {
-        let client = self.pool.get().await.expect("connect");
-        rollups::drift(&client).await.expect("drift")
-    }
-
-    async fn drop(self) {
-        drop(self.pool);
-        drop_database(&self.database.url)
-            .await
-            .expect("drop database");
-    }
+async fn drift(db: &Db) -> Drift {
+    let client = db.client().await;
+    rollups::drift(&client).await.expect("drift")
 }
 
 fn base() -> DateTime<Utc> {
@@ -94,14 +70,14 @@ async fn sentiment_counts(db: &Db) -> Vec<(String, u64)> {
 
 #[tokio::test]
 async fn redeliveries_and_reanalyses_keep_each_post_counted_once() {
-    let db = Db::new().await;
+    let db = Db::new("rollups").await;
     let posts: Vec<Post> = (0..30).map(|i| post(i, i as i64 * 37)).collect();
     let first: Vec<Analysis> = posts
         .iter()
         .map(|p| analysis(&p.post_id, "local@1", "positive", base()))
         .collect();
-    db.write(&posts, &first).await;
-    db.write(&posts, &first).await;
+    write(&db, &posts, &first).await;
+    write(&db, &posts, &first).await;
     assert_eq!(sentiment_counts(&db).await, [("positive".to_owned(), 30)]);
 
     // A newer analysis by another model takes over the first ten posts; an older one of the next
@@ -114,21 +90,21 @@ async fn redeliveries_and_reanalyses_keep_each_post_counted_once() {
         .iter()
         .map(|p| analysis(&p.post_id, "old@1", "neutral", base() - Duration::hours(1)))
         .collect();
-    let outcome = db.write(&posts[..10], &newer).await;
+    let outcome = write(&db, &posts[..10], &newer).await;
     assert_eq!((outcome.posts_inserted, outcome.analyses_inserted), (0, 10));
-    db.write(&posts[10..20], &older).await;
-    db.write(&posts[..10], &newer).await;
+    write(&db, &posts[10..20], &older).await;
+    write(&db, &posts[..10], &newer).await;
     assert_eq!(
         sentiment_counts(&db).await,
         [("negative".to_owned(), 10), ("positive".to_owned(), 20)]
     );
-    assert_eq!(db.drift().await, Drift::default());
+    assert_eq!(drift(&db).await, Drift::default());
     db.drop().await;
 }
 
 #[tokio::test]
 async fn concurrent_overlapping_writers_count_every_post_once() {
-    let db = Db::new().await;
+    let db = Db::new("rollups").await;
     let posts: Vec<Post> = (0..200).map(|i| post(i, i as i64 * 11)).collect();
     // Eight writers, each with an overlapping half of the posts and its own model, in its own
     // order: redeliveries and re-analyses racing on the same posts and the same rollup rows.
@@ -169,13 +145,13 @@ async fn concurrent_overlapping_writers_count_every_post_once() {
     }
     let total: u64 = sentiment_counts(&db).await.iter().map(|(_, n)| n).sum();
     assert_eq!(total, 200, "every post counted once");
-    assert_eq!(db.drift().await, Drift::default());
+    assert_eq!(drift(&db).await, Drift::default());
     db.drop().await;
 }
 
 #[tokio::test]
-async fn any_range_and_bucket_counts_what_a_scan_of_the_posts_counts() {
-    let db = Db::new().await;
+async fn any_range_and_bucket_counts_what_a_scan_of_its_whole_minutes_counts() {
+    let db = Db::new("rollups").await;
     // 600 posts over 10 hours, every 61 s, so that minutes and hours all have ragged edges.
     let posts: Vec<Post> = (0..600).map(|i| post(i, i as i64 * 61)).collect();
     let analyses: Vec<Analysis> = posts
@@ -184,7 +160,7 @@ async fn any_range_and_bucket_counts_what_a_scan_of_the_posts_counts() {
         .map(|(i, p)| analysis(&p.post_id, "local@1", label(i / 7), base()))
         .collect();
     for (chunk, labels) in posts.chunks(100).zip(analyses.chunks(100)) {
-        db.write(chunk, labels).await;
+        write(&db, chunk, labels).await;
     }
     let client = db.pool.get().await.expect("connect");
     let ranges = [
@@ -199,13 +175,18 @@ async fn any_range_and_bucket_counts_what_a_scan_of_the_posts_counts() {
     for (from_s, to_s) in ranges {
         let from = base() + Duration::seconds(from_s);
         let to = base() + Duration::seconds(to_s);
+        // Counts are kept per minute: the range is widened to whole minutes.
+        let (whole_from, whole_to) = (
+            base() + Duration::minutes(from_s.div_euclid(60)),
+            base() + Duration::minutes((to_s + 59).div_euclid(60)),
+        );
         let expected = |sentiment: Option<&str>, source: Option<&str>| {
             posts
                 .iter()
                 .zip(&analyses)
                 .filter(|(p, a)| {
-                    p.created_at >= from
-                        && p.created_at < to
+                    p.created_at >= whole_from
+                        && p.created_at < whole_to
                         && sentiment.is_none_or(|s| a.sentiment_label == s)
                         && source.is_none_or(|s| p.source == s)
                 })
@@ -243,7 +224,7 @@ async fn any_range_and_bucket_counts_what_a_scan_of_the_posts_counts() {
             let mut want = std::collections::BTreeMap::new();
             for p in posts
                 .iter()
-                .filter(|p| p.created_at >= from && p.created_at < to)
+                .filter(|p| p.created_at >= whole_from && p.created_at < whole_to)
             {
                 let start = match bucket {
                     Bucket::Minute => p.created_at.format("%H:%M").to_string(),
@@ -267,7 +248,7 @@ async fn any_range_and_bucket_counts_what_a_scan_of_the_posts_counts() {
             assert_eq!(got, want, "range {from_s}..{to_s}, {bucket:?}");
         }
     }
-    // The same read with a filter the rollups do not keep scans the posts and agrees.
+    // A filter the rollups do not keep scans the posts.
     let by_author = PostQuery {
         author: Some("author3".into()),
         ..PostQuery::default()
@@ -277,5 +258,31 @@ async fn any_range_and_bucket_counts_what_a_scan_of_the_posts_counts() {
         .expect("distribution");
     assert_eq!(d.total, 120);
     drop(client);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn the_synthetic_loader_writes_what_the_worker_would() {
+    let db = Db::new("rollups").await;
+    let mut client = db.pool.get().await.expect("connect");
+    let spec = pulse_store::synthetic::LoadSpec {
+        posts: 5_000,
+        days: 30,
+        end: Utc::now(),
+        chunk: 1_500,
+    };
+    let mut reported = Vec::new();
+    let loaded = pulse_store::synthetic::load(&mut client, spec, "load-test", |n| reported.push(n))
+        .await
+        .expect("load");
+    assert_eq!(loaded, 5_000);
+    assert_eq!(reported, [1_500, 3_000, 4_500, 5_000]);
+    let census = posts::census(&client).await.expect("census");
+    assert_eq!((census.posts, census.analyses), (5_000, 5_000));
+    assert_eq!(census.unanalysed_posts, 0);
+    let days = pulse_store::partitions::days(&client).await.expect("days");
+    assert!(days.len() >= 30, "{days:?}");
+    drop(client);
+    assert_eq!(drift(&db).await, Drift::default());
     db.drop().await;
 }

@@ -13,12 +13,12 @@ use pulse_proto::v1::{
     GetDistributionResponse, ListAlertsRequest, ListAlertsResponse, ListPostsRequest,
     ListPostsResponse,
 };
-use pulse_store::{Pool, PostQuery, StoreError, stats::Bucket};
+use pulse_store::{Pool, PostQuery, StoreError, posts::PageKey, stats::Bucket};
 use tonic::Status;
 
 use crate::{
     cache::{self, DistributionCache},
-    convert,
+    convert, cursor,
     totals::{Lookup, TotalCache},
 };
 
@@ -45,19 +45,42 @@ impl Queries {
         }
     }
 
-    /// A page of posts matching the filter, newest first, and how many match in all.
+    /// A page of posts matching the filter, newest first, how many match in all, and the cursor
+    /// of the next page.
+    ///
+    /// One row more than the page is read, so the last page is known as such and carries no
+    /// cursor. A cursor and an offset together are refused: a cursor already says where the
+    /// page starts.
     pub async fn list_posts(&self, request: ListPostsRequest) -> Result<ListPostsResponse, Status> {
         let query = convert::filter_to_query(request.filter)?;
         let limit = page_limit(request.limit)?;
+        let after = page_cursor(&request.cursor)?;
+        if after.is_some() && request.offset != 0 {
+            return Err(Status::invalid_argument(
+                "cursor and offset cannot be combined: page by one or the other",
+            ));
+        }
         let total = self.total(&query).await?;
         let client = self.client().await?;
-        let posts =
-            pulse_store::posts::page(&client, &query, i64::from(limit), i64::from(request.offset))
-                .await
-                .map_err(store_status)?;
+        let fetch = i64::from(limit) + 1;
+        let mut posts = match &after {
+            Some(key) => pulse_store::posts::page_after(&client, &query, fetch, key).await,
+            None => {
+                pulse_store::posts::page(&client, &query, fetch, i64::from(request.offset)).await
+            }
+        }
+        .map_err(store_status)?;
+        let more = posts.len() > limit as usize;
+        posts.truncate(limit as usize);
+        let next_cursor = posts
+            .last()
+            .filter(|_| more)
+            .map(|last| cursor::encode(&PageKey::of(last)))
+            .unwrap_or_default();
         Ok(ListPostsResponse {
             posts: posts.into_iter().map(convert::post_to_wire).collect(),
             total,
+            next_cursor,
         })
     }
 
@@ -187,9 +210,25 @@ impl Queries {
             .map_err(store_status)
     }
 
-    async fn client(&self) -> Result<pulse_store::pool::Client, Status> {
-        self.pool.get().await.map_err(|e| store_status(e.into()))
+    /// A connection whose statement is cancelled if the request is abandoned (see
+    /// [`pulse_store::cancel`]).
+    async fn client(&self) -> Result<pulse_store::CancelOnDrop, Status> {
+        pulse_store::CancelOnDrop::get(&self.pool)
+            .await
+            .map_err(store_status)
     }
+}
+
+/// The start of a keyset page: none for an empty cursor, refused when malformed.
+fn page_cursor(raw: &str) -> Result<Option<PageKey>, Status> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    cursor::decode(raw).map(Some).map_err(|e| {
+        Status::invalid_argument(format!(
+            "{e}: pass back a next_cursor unchanged, or leave cursor out to start at the newest post"
+        ))
+    })
 }
 
 /// A requested page size: [`DEFAULT_LIMIT`] for none (0), refused over [`MAX_LIMIT`].
@@ -221,7 +260,9 @@ pub async fn distribution(
     query: &PostQuery,
     by_source: bool,
 ) -> Result<GetDistributionResponse, Status> {
-    let client = pool.get().await.map_err(|e| store_status(e.into()))?;
+    let client = pulse_store::CancelOnDrop::get(pool)
+        .await
+        .map_err(store_status)?;
     let distribution = pulse_store::stats::distribution(&client, query)
         .await
         .map_err(store_status)?;
@@ -255,6 +296,14 @@ mod tests {
             .expect_err("cancelled at 50 ms");
         let status = store_status(StoreError::from(error));
         assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    }
+
+    #[test]
+    fn an_empty_cursor_is_none_and_a_bad_one_is_an_invalid_argument() {
+        assert_eq!(page_cursor("").ok(), Some(None));
+        let status = page_cursor("not a cursor").expect_err("malformed");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().starts_with("cursor "), "{status:?}");
     }
 
     #[test]

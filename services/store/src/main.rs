@@ -1,5 +1,6 @@
 //! `pulse-store migrate`: creates the database if needed and applies pending migrations.
-//! Run once per deploy (a Kubernetes Job) before the services start.
+//! Run once per deploy (a Kubernetes Job) before the services start. `pulse-store maintain` runs
+//! one partition maintenance pass (the workers run one every hour).
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ enum Command {
     Migrate,
     /// Lists migrations this build expects that the database lacks; exits 1 when any.
     Status,
+    /// Creates the coming days' partitions and drops those past retention, once.
+    Maintain(pulse_settings::RetentionSettings),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -49,6 +52,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
             tracing::info!("schema is current");
+        }
+        Command::Maintain(retention) => {
+            let pool = pulse_store::connect_pool(cli.database.url.expose(), 1)?;
+            let mut client = pool.get().await?;
+            let policy = pulse_store::partitions::Retention::from_days(
+                retention.raw_days,
+                retention.rollup_days,
+            );
+            match pulse_store::partitions::maintain(
+                &mut client,
+                chrono::Utc::now(),
+                retention.ahead_days,
+                policy,
+            )
+            .await?
+            {
+                Some(_) => tracing::info!("partitions are current"),
+                None => tracing::info!("another instance is maintaining the partitions"),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -51,6 +51,20 @@ pub struct Config {
     #[command(flatten)]
     pub database: pulse_settings::DatabaseSettings,
 
+    #[command(flatten)]
+    pub retention: pulse_settings::RetentionSettings,
+
+    /// Seconds between partition maintenance passes (partitions ahead, retention behind); the
+    /// first runs at start. One worker at a time does the work.
+    #[arg(
+        long = "maintenance-interval-secs",
+        env = "MAINTENANCE_INTERVAL_SECS",
+        value_name = "MAINTENANCE_INTERVAL_SECS",
+        default_value = "3600",
+        value_parser = pulse_settings::duration::secs,
+    )]
+    pub maintenance_interval: Duration,
+
     /// Most database connections this worker opens.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 4)]
     pub database_pool_size: usize,
@@ -207,6 +221,9 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
             }
+        }
+        if self.maintenance_interval.is_zero() {
+            return Err(ConfigError::Zero("MAINTENANCE_INTERVAL_SECS"));
         }
         if self.claim_interval.is_zero() {
             return Err(ConfigError::Zero("CLAIM_INTERVAL_MS"));

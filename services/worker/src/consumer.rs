@@ -34,6 +34,7 @@ use crate::{
     Config,
     health::{self, Dependencies, Health},
     inflight::InFlight,
+    maintenance,
     metrics::WorkerMetrics,
     processor::{BatchError, BatchOutcome, LastErrors, Processor},
     reclaim::{Next, Reclaim},
@@ -437,6 +438,12 @@ pub async fn serve_with(
         metrics.clone(),
     ));
     background.spawn(health::watch(dependencies.clone(), health.clone()));
+    background.spawn(maintenance::keep_maintained(
+        processor.pool.clone(),
+        config.retention,
+        config.maintenance_interval,
+        metrics.clone(),
+    ));
     tracing::info!(
         consumer = consumer.consumer_name(),
         batch_size = config.batch_size,

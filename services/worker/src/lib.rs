@@ -8,7 +8,8 @@
 //! [`processor`] handles one batch: decode, analyse through one `AnalyzeBatch` call, store
 //! posts and analyses in one transaction, acknowledge only after the commit, then announce on
 //! the event feed; entries refused for their content are retried alone and dead-lettered after
-//! `MAX_DELIVERIES`. [`trim`] keeps the stream short without dropping pending entries, and
+//! `MAX_DELIVERIES`. [`trim`] keeps the stream short without dropping pending entries,
+//! [`maintenance`] keeps the database's day partitions ahead and its retention behind, and
 //! [`dlq`] is the `pulse-worker dlq` command.
 
 pub mod config;
@@ -16,6 +17,7 @@ pub mod consumer;
 pub mod dlq;
 pub mod health;
 pub mod inflight;
+pub mod maintenance;
 pub mod metrics;
 pub mod processor;
 pub mod reclaim;

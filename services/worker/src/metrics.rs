@@ -18,6 +18,8 @@ pub struct WorkerMetrics {
     pub entries_failed: IntCounter,
     pub entries_trimmed: IntCounter,
     pub batches_abandoned: IntCounter,
+    pub partition_days_dropped: IntCounter,
+    pub maintenance_failures: IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
@@ -131,6 +133,16 @@ impl WorkerMetrics {
                 registry,
                 "pulse_worker_batches_abandoned_total",
                 "Batches left pending at shutdown because they overran the grace period",
+            )?,
+            partition_days_dropped: counter(
+                registry,
+                "pulse_worker_partition_days_dropped_total",
+                "Days of posts and analyses dropped past RETENTION_DAYS",
+            )?,
+            maintenance_failures: counter(
+                registry,
+                "pulse_worker_maintenance_failures_total",
+                "Partition maintenance passes that failed (partitions ahead may run out)",
             )?,
         })
     }

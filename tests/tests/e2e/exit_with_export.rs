@@ -125,6 +125,8 @@ async fn store_commands_exit_promptly_with_export_on() -> anyhow::Result<()> {
             }
             let (code, _) = run("pulse-store", &["status"], &env, endpoint).await?;
             ensure!(code == 0, "status exited {code} with {}", endpoint.name());
+            let (code, _) = run("pulse-store", &["maintain"], &env, endpoint).await?;
+            ensure!(code == 0, "maintain exited {code} with {}", endpoint.name());
             Ok(())
         }
         .await;

@@ -1,0 +1,184 @@
+//! Day partitions ahead of the writes, and retention behind them.
+//!
+//! `social_media_posts` and `sentiment_analysis` are partitioned by UTC day of arrival (migration
+//! 0006). A write for a day without a partition fails, so [`maintain`] creates the coming days'
+//! partitions ahead; it also drops whole days older than the raw retention (no row-by-row
+//! delete, no table bloat), then deletes the matching post keys and minute rollups in batches,
+//! and the hour rollups older than their own, longer retention. Several instances may call it:
+//! one at a time does the work, the others return at once.
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use tokio_postgres::Client;
+
+use crate::StoreError;
+
+/// Arbitrary key of the advisory lock held while maintaining partitions.
+const MAINTENANCE_LOCK_KEY: i64 = 0x7075_6c73_655f_7074;
+
+/// Rows deleted per statement, so that retention never holds locks or builds WAL for long.
+const DELETE_BATCH: i64 = 10_000;
+
+/// How long to keep what; `None` keeps forever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Days of posts, analyses and minute rollups.
+    pub raw_days: Option<u32>,
+    /// Days of hour rollups (charts and distributions over long ranges).
+    pub rollup_days: Option<u32>,
+}
+
+impl Retention {
+    /// From day counts where 0 means "keep forever", as the settings spell it.
+    pub fn from_days(raw_days: u32, rollup_days: u32) -> Self {
+        Retention {
+            raw_days: (raw_days > 0).then_some(raw_days),
+            rollup_days: (rollup_days > 0).then_some(rollup_days),
+        }
+    }
+}
+
+/// What one maintenance pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Maintained {
+    pub partitions_created: u32,
+    pub days_dropped: u32,
+    pub keys_deleted: u64,
+    pub rollup_rows_deleted: u64,
+}
+
+fn day(t: DateTime<Utc>) -> NaiveDate {
+    t.date_naive()
+}
+
+/// Creates the partitions of today and the next `ahead_days`, and applies `retention`; logs
+/// what it changed. Returns `None` when another instance holds the maintenance lock.
+pub async fn maintain(
+    client: &mut Client,
+    now: DateTime<Utc>,
+    ahead_days: u32,
+    retention: Retention,
+) -> Result<Option<Maintained>, StoreError> {
+    let tx = client.transaction().await?;
+    let locked: bool = tx
+        .query_one(
+            "SELECT pg_try_advisory_xact_lock($1)",
+            &[&MAINTENANCE_LOCK_KEY],
+        )
+        .await?
+        .get(0);
+    if !locked {
+        return Ok(None);
+    }
+    // Dropping a partition waits for the queries reading it; a long one must not queue every
+    // later query of the table behind this lock. The next pass tries again.
+    tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
+    let first = day(now);
+    let last = day(now + TimeDelta::days(i64::from(ahead_days)));
+    let created: i32 = tx
+        .query_one(
+            "SELECT pulse_create_day_partitions($1, $2)",
+            &[&first, &last],
+        )
+        .await?
+        .get(0);
+    let raw_cutoff = retention
+        .raw_days
+        .map(|days| day(now - TimeDelta::days(i64::from(days))));
+    let dropped: i32 = match raw_cutoff {
+        Some(cutoff) => tx
+            .query_one("SELECT pulse_drop_day_partitions($1)", &[&cutoff])
+            .await?
+            .get(0),
+        None => 0,
+    };
+    tx.commit().await?;
+
+    let mut done = Maintained {
+        partitions_created: u32::try_from(created).unwrap_or_default(),
+        days_dropped: u32::try_from(dropped).unwrap_or_default(),
+        ..Maintained::default()
+    };
+    if let Some(cutoff) = raw_cutoff {
+        let cutoff = cutoff_instant(cutoff);
+        done.keys_deleted = delete_batched(
+            client,
+            "DELETE FROM post_keys WHERE post_id IN (
+                 SELECT post_id FROM post_keys WHERE ingested_at < $1 LIMIT $2)",
+            cutoff,
+        )
+        .await?;
+        done.rollup_rows_deleted += delete_batched(
+            client,
+            "DELETE FROM sentiment_minutes WHERE ctid IN (
+                 SELECT ctid FROM sentiment_minutes WHERE minute < $1 LIMIT $2)",
+            cutoff,
+        )
+        .await?;
+        done.rollup_rows_deleted += delete_batched(
+            client,
+            "DELETE FROM arrival_minutes WHERE ctid IN (
+                 SELECT ctid FROM arrival_minutes WHERE minute < $1 LIMIT $2)",
+            cutoff,
+        )
+        .await?;
+    }
+    if let Some(days) = retention.rollup_days {
+        let cutoff = cutoff_instant(day(now - TimeDelta::days(i64::from(days))));
+        done.rollup_rows_deleted += delete_batched(
+            client,
+            "DELETE FROM sentiment_hours WHERE ctid IN (
+                 SELECT ctid FROM sentiment_hours WHERE hour < $1 LIMIT $2)",
+            cutoff,
+        )
+        .await?;
+    }
+    if done != Maintained::default() {
+        tracing::info!(
+            partitions_created = done.partitions_created,
+            days_dropped = done.days_dropped,
+            keys_deleted = done.keys_deleted,
+            rollup_rows_deleted = done.rollup_rows_deleted,
+            "partitions maintained"
+        );
+    }
+    Ok(Some(done))
+}
+
+fn cutoff_instant(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0)
+        .map(|midnight| midnight.and_utc())
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+/// Runs `statement` (`$1` the cutoff, `$2` the batch size) until a batch deletes less than a
+/// full batch; returns the rows deleted.
+async fn delete_batched(
+    client: &Client,
+    statement: &str,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut deleted = 0;
+    loop {
+        let batch = client.execute(statement, &[&cutoff, &DELETE_BATCH]).await?;
+        deleted += batch;
+        if batch < DELETE_BATCH.unsigned_abs() {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// The days that have a partition of `social_media_posts`, oldest first.
+pub async fn days(client: &Client) -> Result<Vec<NaiveDate>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT to_date(right(c.relname, 8), 'YYYYMMDD')
+             FROM pg_inherits i
+             JOIN pg_class c ON c.oid = i.inhrelid
+             JOIN pg_class parent ON parent.oid = i.inhparent
+             WHERE parent.relname = 'social_media_posts' AND c.relname ~ '_p[0-9]{8}$'
+             ORDER BY 1",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}

@@ -1,0 +1,137 @@
+//! Synthetic analysed posts, generated inside PostgreSQL, for benchmarks at scale.
+//!
+//! `pulse-bench load` fills a database with millions of posts spread evenly over a span of
+//! days (by arrival and creation time), each with one analysis, in the same tables, partitions
+//! and rollups the worker writes. Rows are made by `generate_series` in chunks, one transaction
+//! per chunk, so a run of ten million takes minutes and can be stopped between chunks. The text
+//! is drawn from a small vocabulary so that searches match a realistic share of posts.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio_postgres::Client;
+
+use crate::StoreError;
+
+/// What to load.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadSpec {
+    pub posts: u64,
+    /// The posts arrive evenly over `days` days ending at `end`.
+    pub days: u32,
+    pub end: DateTime<Utc>,
+    /// Posts per transaction.
+    pub chunk: u64,
+}
+
+const CHUNK_TABLE_SQL: &str = "
+CREATE TEMPORARY TABLE synthetic_chunk (
+    post_id     TEXT,
+    source      TEXT,
+    author      TEXT,
+    content     TEXT,
+    created_at  TIMESTAMPTZ,
+    ingested_at TIMESTAMPTZ,
+    sentiment   TEXT,
+    confidence  REAL,
+    emotion     TEXT
+) ON COMMIT DROP;
+";
+
+/// One chunk `$1..=$2` of `$3` posts ending at `$4` over `$5` seconds, tagged `$6`.
+const CHUNK_SQL: &str = "
+INSERT INTO synthetic_chunk
+SELECT post_id, source, author, content, created_at, ingested_at,
+       CASE opener WHEN 1 THEN 'positive' WHEN 2 THEN 'negative' ELSE 'neutral' END AS sentiment,
+       confidence,
+       CASE opener WHEN 1 THEN 'joy' WHEN 2 THEN (ARRAY['anger', 'sadness', 'disgust'])[1 + n % 3]
+                   ELSE 'neutral' END AS emotion
+FROM (
+    SELECT n,
+           $6 || '-' || n AS post_id,
+           (ARRAY['twitter', 'reddit', 'news', 'forum'])[1 + (n / 7) % 4] AS source,
+           'user' || (n % 50000) AS author,
+           1 + n % 5 AS opener,
+           format('%s %s %s #%s',
+                  (ARRAY['Love the', 'Hate the', 'Meh, the', 'Just got the',
+                         'Anyone else with the'])[1 + n % 5],
+                  (ARRAY['battery', 'screen', 'camera', 'delivery', 'price', 'support',
+                         'update', 'app'])[1 + (n / 5) % 8],
+                  (ARRAY['today', 'again', 'so far', 'lol', 'honestly'])[1 + (n / 40) % 5],
+                  (ARRAY['pulse', 'tech', 'phone', 'help'])[1 + n % 4]) AS content,
+           ($4::timestamptz - (n::float8 / $3::float8) * $5::float8 * interval '1 second')
+               - (n % 90) * interval '1 second' AS created_at,
+           $4::timestamptz - (n::float8 / $3::float8) * $5::float8 * interval '1 second'
+               AS ingested_at,
+           (0.5 + (n % 50) / 100.0)::real AS confidence
+    FROM generate_series($1::bigint, $2::bigint) n
+) generated;
+";
+
+const STORE_CHUNK_SQL: &str = "
+INSERT INTO post_keys (post_id, ingested_at) SELECT post_id, ingested_at FROM synthetic_chunk;
+INSERT INTO social_media_posts (post_id, source, content, author, created_at, ingested_at)
+SELECT post_id, source, content, author, created_at, ingested_at FROM synthetic_chunk;
+INSERT INTO sentiment_analysis
+    (post_id, ingested_at, model_name, sentiment_label, confidence_score,
+     emotion, emotion_score, emotion_model, analyzed_at)
+SELECT post_id, ingested_at, 'synthetic@1', sentiment, confidence,
+       emotion, confidence, 'synthetic@1', ingested_at
+FROM synthetic_chunk;
+INSERT INTO sentiment_minutes AS r (minute, source, sentiment, emotion, posts, confidence_sum)
+SELECT date_trunc('minute', created_at, 'UTC'), source, sentiment, emotion, count(*),
+       sum(confidence)
+FROM synthetic_chunk GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+ON CONFLICT (minute, source, sentiment, emotion) DO UPDATE
+    SET posts = r.posts + excluded.posts,
+        confidence_sum = r.confidence_sum + excluded.confidence_sum;
+INSERT INTO sentiment_hours AS r (hour, source, sentiment, emotion, posts, confidence_sum)
+SELECT date_trunc('hour', created_at, 'UTC'), source, sentiment, emotion, count(*),
+       sum(confidence)
+FROM synthetic_chunk GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+ON CONFLICT (hour, source, sentiment, emotion) DO UPDATE
+    SET posts = r.posts + excluded.posts,
+        confidence_sum = r.confidence_sum + excluded.confidence_sum;
+INSERT INTO arrival_minutes AS r (minute, source, sentiment, posts)
+SELECT date_trunc('minute', ingested_at, 'UTC'), source, sentiment, count(*)
+FROM synthetic_chunk GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (minute, source, sentiment) DO UPDATE SET posts = r.posts + excluded.posts;
+";
+
+/// Loads `spec.posts` posts with ids `<tag>-<n>`; `progress` gets the posts loaded so far after
+/// each chunk. Returns the posts loaded.
+pub async fn load(
+    client: &mut Client,
+    spec: LoadSpec,
+    tag: &str,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, StoreError> {
+    let span = TimeDelta::days(i64::from(spec.days));
+    let first_day = (spec.end - span).date_naive();
+    let last_day = spec.end.date_naive();
+    client
+        .execute(
+            "SELECT pulse_create_day_partitions($1, $2)",
+            &[&first_day, &last_day],
+        )
+        .await?;
+    let total = i64::try_from(spec.posts).unwrap_or(i64::MAX);
+    let chunk = i64::try_from(spec.chunk.max(1)).unwrap_or(i64::MAX);
+    let seconds = span.num_seconds() as f64;
+    let total_f = total as f64;
+    let mut start = 1_i64;
+    while start <= total {
+        let last = (start + chunk - 1).min(total);
+        let tx = client.transaction().await?;
+        tx.batch_execute(CHUNK_TABLE_SQL).await?;
+        tx.execute(
+            CHUNK_SQL,
+            &[&start, &last, &total_f, &spec.end, &seconds, &tag],
+        )
+        .await?;
+        tx.batch_execute(STORE_CHUNK_SQL).await?;
+        tx.commit().await?;
+        progress(u64::try_from(last).unwrap_or_default());
+        start = last + 1;
+    }
+    client.batch_execute("ANALYZE").await?;
+    Ok(spec.posts)
+}
