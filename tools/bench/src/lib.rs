@@ -3,9 +3,11 @@
 //! [`inference`] measures the raw ceiling of the model sessions in a tight loop and the
 //! inference service under concurrent gRPC load, in the same process and run, so the two are
 //! comparable. [`mesh`] measures the running platform from outside (ingest to WebSocket, and
-//! WebSocket fan-out). [`texts`] provides the workload; [`stats`] the percentiles.
+//! WebSocket fan-out). [`load`] fills a database with synthetic posts for the read benchmarks.
+//! [`texts`] provides the workload; [`stats`] the percentiles.
 
 pub mod inference;
+pub mod load;
 pub mod mesh;
 pub mod stats;
 pub mod texts;
@@ -28,6 +30,8 @@ pub enum Command {
     Mesh(mesh::Options),
     /// WebSocket fan-out: many clients connected to the gateway, each receiving every post.
     Fanout(mesh::FanoutOptions),
+    /// Fills a database with synthetic analysed posts spread over days (read benchmarks).
+    Load(load::LoadOptions),
 }
 
 /// Runs the chosen benchmark.
@@ -36,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inference(options) => inference::run(options).await,
         Command::Mesh(options) => mesh::run(options).await,
         Command::Fanout(options) => mesh::fanout(options).await,
+        Command::Load(options) => load::run(options).await,
     }
 }
 
