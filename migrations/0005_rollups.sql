@@ -29,6 +29,17 @@ CREATE TABLE sentiment_hours (
     PRIMARY KEY (hour, source, sentiment, emotion)
 );
 
+-- And per day: a year's distribution sums 365 days.
+CREATE TABLE sentiment_days (
+    day            TIMESTAMPTZ      NOT NULL,
+    source         VARCHAR(50)      NOT NULL,
+    sentiment      VARCHAR(20)      NOT NULL,
+    emotion        VARCHAR(50)      NOT NULL,
+    posts          BIGINT           NOT NULL,
+    confidence_sum DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (day, source, sentiment, emotion)
+);
+
 -- By arrival (ingested_at), the axis of the alert windows.
 CREATE TABLE arrival_minutes (
     minute    TIMESTAMPTZ NOT NULL,
@@ -57,6 +68,10 @@ FROM latest_analysis GROUP BY 1, 2, 3, 4;
 
 INSERT INTO sentiment_hours (hour, source, sentiment, emotion, posts, confidence_sum)
 SELECT date_trunc('hour', created_at, 'UTC'), source, sentiment_label, emotion, count(*), sum(confidence)
+FROM latest_analysis GROUP BY 1, 2, 3, 4;
+
+INSERT INTO sentiment_days (day, source, sentiment, emotion, posts, confidence_sum)
+SELECT date_trunc('day', created_at, 'UTC'), source, sentiment_label, emotion, count(*), sum(confidence)
 FROM latest_analysis GROUP BY 1, 2, 3, 4;
 
 INSERT INTO arrival_minutes (minute, source, sentiment, posts)

@@ -217,7 +217,7 @@ pub fn document() -> Value {
             },
             "/api/posts/export.csv": {"get": operation("The filtered posts as CSV, at most X-Export-Row-Cap rows; a cell that would start a spreadsheet formula (=, +, -, @) gets a leading apostrophe", export_params, ("200", csv), &["400", "429", "503", "504"])},
             "/api/sentiment/distribution": {"get": operation("Counts and percentages per sentiment and emotion (cached 60 s); the range is counted in whole minutes (from rounded down, to up)", distribution_params, ("200", envelope(json!({"type": "object"}))), &["400", "429", "503", "504"])},
-            "/api/sentiment/aggregate": {"get": operation("Sentiment counts per time bucket, empty buckets included; the range is counted in whole minutes (from rounded down, to up)", aggregate_params, ("200", envelope(json!({"type": "array", "items": {"type": "object"}}))), &["400", "429", "503", "504"])},
+            "/api/sentiment/aggregate": {"get": operation("Sentiment counts per time bucket, empty buckets included; each bucket counts its whole width (from rounded down, to up)", aggregate_params, ("200", envelope(json!({"type": "array", "items": {"type": "object"}}))), &["400", "429", "503", "504"])},
             "/api/alerts": {"get": operation("Raised alerts, newest first", vec![limit(500), query("since", "Alerts triggered at or after (RFC 3339)", json!({"type": "string", "format": "date-time"}))], ("200", envelope(json!({"type": "array", "items": {"type": "object"}}))), &["400", "429", "503", "504"])},
             "/api/analyze": {"post": analyze},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {}}}}}},

@@ -59,7 +59,7 @@ pub struct RetentionSettings {
     )]
     pub raw_days: u32,
 
-    /// Days of hour rollups, which keep long-range charts and distributions after the posts
+    /// Days of hour and day rollups, which keep long-range charts and distributions after the posts
     /// are gone (0 keeps everything).
     #[arg(
         id = "rollup_retention_days",

@@ -4,7 +4,7 @@
 //! 0006). A write for a day without a partition fails, so [`maintain`] creates the coming days'
 //! partitions ahead; it also drops whole days older than the raw retention (no row-by-row
 //! delete, no table bloat), then deletes the matching post keys and minute rollups in batches,
-//! and the hour rollups older than their own, longer retention. Several instances may call it:
+//! and the hour and day rollups older than their own, longer retention. Several instances may call it:
 //! one at a time does the work, the others return at once.
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
@@ -23,7 +23,7 @@ const DELETE_BATCH: i64 = 10_000;
 pub struct Retention {
     /// Days of posts, analyses and minute rollups.
     pub raw_days: Option<u32>,
-    /// Days of hour rollups (charts and distributions over long ranges).
+    /// Days of hour and day rollups (charts and distributions over long ranges).
     pub rollup_days: Option<u32>,
 }
 
@@ -100,37 +100,19 @@ pub async fn maintain(
     };
     if let Some(cutoff) = raw_cutoff {
         let cutoff = cutoff_instant(cutoff);
-        done.keys_deleted = delete_batched(
-            client,
-            "DELETE FROM post_keys WHERE post_id IN (
-                 SELECT post_id FROM post_keys WHERE ingested_at < $1 LIMIT $2)",
-            cutoff,
-        )
-        .await?;
-        done.rollup_rows_deleted += delete_batched(
-            client,
-            "DELETE FROM sentiment_minutes WHERE ctid IN (
-                 SELECT ctid FROM sentiment_minutes WHERE minute < $1 LIMIT $2)",
-            cutoff,
-        )
-        .await?;
-        done.rollup_rows_deleted += delete_batched(
-            client,
-            "DELETE FROM arrival_minutes WHERE ctid IN (
-                 SELECT ctid FROM arrival_minutes WHERE minute < $1 LIMIT $2)",
-            cutoff,
-        )
-        .await?;
+        done.keys_deleted = delete_before(client, "post_keys", "ingested_at", cutoff).await?;
+        for (table, column) in [
+            ("sentiment_minutes", "minute"),
+            ("arrival_minutes", "minute"),
+        ] {
+            done.rollup_rows_deleted += delete_before(client, table, column, cutoff).await?;
+        }
     }
     if let Some(days) = retention.rollup_days {
         let cutoff = cutoff_instant(day(now - TimeDelta::days(i64::from(days))));
-        done.rollup_rows_deleted += delete_batched(
-            client,
-            "DELETE FROM sentiment_hours WHERE ctid IN (
-                 SELECT ctid FROM sentiment_hours WHERE hour < $1 LIMIT $2)",
-            cutoff,
-        )
-        .await?;
+        for (table, column) in [("sentiment_hours", "hour"), ("sentiment_days", "day")] {
+            done.rollup_rows_deleted += delete_before(client, table, column, cutoff).await?;
+        }
     }
     if done != Maintained::default() {
         tracing::info!(
@@ -150,16 +132,23 @@ fn cutoff_instant(day: NaiveDate) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-/// Runs `statement` (`$1` the cutoff, `$2` the batch size) until a batch deletes less than a
-/// full batch; returns the rows deleted.
-async fn delete_batched(
+/// Deletes the rows of `table` whose `column` is before `cutoff`, a batch at a time until a
+/// batch deletes less than a full one; returns the rows deleted.
+async fn delete_before(
     client: &Client,
-    statement: &str,
+    table: &str,
+    column: &str,
     cutoff: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
+    let statement = format!(
+        "DELETE FROM {table} WHERE ctid IN (
+             SELECT ctid FROM {table} WHERE {column} < $1 LIMIT $2)"
+    );
     let mut deleted = 0;
     loop {
-        let batch = client.execute(statement, &[&cutoff, &DELETE_BATCH]).await?;
+        let batch = client
+            .execute(&statement, &[&cutoff, &DELETE_BATCH])
+            .await?;
         deleted += batch;
         if batch < DELETE_BATCH.unsigned_abs() {
             return Ok(deleted);

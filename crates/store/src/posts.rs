@@ -42,7 +42,7 @@ RETURNING post_id";
 /// inserted one that is at least as recent takes the post's count from the previous one. A
 /// redelivered analysis conflicts, inserts nothing and so counts nothing. Upserts go in key order
 /// so that concurrent writers lock rollup rows in the same order and cannot deadlock.
-const INSERT_ANALYSES_AND_ROLL_UP: &str = "
+const INSERT_ANALYSES_TEMPLATE: &str = "
 WITH given AS (
     SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::varchar[], $4::real[],
                          $5::varchar[], $6::real[], $7::varchar[], $8::timestamptz[])
@@ -88,34 +88,13 @@ located AS (
     FROM changes c
     JOIN social_media_posts sp ON sp.post_id = c.post_id AND sp.ingested_at = c.ingested_at
 ),
-minutes AS (
-    INSERT INTO sentiment_minutes AS r (minute, source, sentiment, emotion, posts, confidence_sum)
-    SELECT date_trunc('minute', created_at, 'UTC'), source, sentiment_label, emotion,
-           sum(posts), sum(confidence)
-    FROM located GROUP BY 1, 2, 3, 4 HAVING sum(posts) <> 0 OR sum(confidence) <> 0
-    ORDER BY 1, 2, 3, 4
-    ON CONFLICT (minute, source, sentiment, emotion) DO UPDATE
-        SET posts = r.posts + excluded.posts,
-            confidence_sum = r.confidence_sum + excluded.confidence_sum
-),
-hours AS (
-    INSERT INTO sentiment_hours AS r (hour, source, sentiment, emotion, posts, confidence_sum)
-    SELECT date_trunc('hour', created_at, 'UTC'), source, sentiment_label, emotion,
-           sum(posts), sum(confidence)
-    FROM located GROUP BY 1, 2, 3, 4 HAVING sum(posts) <> 0 OR sum(confidence) <> 0
-    ORDER BY 1, 2, 3, 4
-    ON CONFLICT (hour, source, sentiment, emotion) DO UPDATE
-        SET posts = r.posts + excluded.posts,
-            confidence_sum = r.confidence_sum + excluded.confidence_sum
-),
-arrivals AS (
-    INSERT INTO arrival_minutes AS r (minute, source, sentiment, posts)
-    SELECT date_trunc('minute', ingested_at, 'UTC'), source, sentiment_label, sum(posts)
-    FROM located GROUP BY 1, 2, 3 HAVING sum(posts) <> 0
-    ORDER BY 1, 2, 3
-    ON CONFLICT (minute, source, sentiment) DO UPDATE SET posts = r.posts + excluded.posts
-)
+{ROLL_UP}
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM given) - (SELECT count(*) FROM incoming)";
+
+/// [`INSERT_ANALYSES_TEMPLATE`] with the rollup upserts of `located`.
+static INSERT_ANALYSES_AND_ROLL_UP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    INSERT_ANALYSES_TEMPLATE.replace("{ROLL_UP}", &crate::rollups::upserts("located"))
+});
 
 /// What one batch write changed; rows that already existed are not counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -130,7 +109,7 @@ pub struct WriteOutcome {
 /// `post_id` and `model_name`) is left as it is, so redelivered stream entries never create
 /// duplicates. Rows go in as arrays through `UNNEST`: two statements per batch, whatever its size
 /// (a third, locking the posts, when a batch analyses posts stored earlier). The rollups move in
-/// the same transaction (see [`INSERT_ANALYSES_AND_ROLL_UP`]), so they count what is stored,
+/// the same transaction (see [`INSERT_ANALYSES_TEMPLATE`]), so they count what is stored,
 /// exactly once.
 ///
 /// The transaction is traced as one client span, a child of the caller's current span, named
@@ -210,7 +189,7 @@ async fn write_analysed(
     let analyzed: Vec<DateTime<Utc>> = analyses.iter().map(|a| a.analyzed_at).collect();
     let counts = tx
         .query_one(
-            INSERT_ANALYSES_AND_ROLL_UP,
+            INSERT_ANALYSES_AND_ROLL_UP.as_str(),
             &[
                 &a_ids,
                 &models,

@@ -1,16 +1,19 @@
 //! Which part of a time range is counted from which table.
 //!
-//! The rollups (`sentiment_minutes`, `sentiment_hours`, `arrival_minutes`, kept by
-//! [`crate::posts::insert_analysed`]) hold whole minutes and hours. A range rarely starts or ends
-//! on a minute, so a range is cut into up to five segments: the seconds before its first whole
-//! minute and after its last are read from the posts themselves (at most two minutes of rows),
-//! the minutes up to the first whole hour and after the last from `*_minutes`, and the hours in
-//! between from `sentiment_hours`. The sum is exact, and its cost follows the length of the range
-//! in hours, not the number of posts in it, except for those two minutes of posts.
+//! The rollups (`sentiment_minutes`, `sentiment_hours`, `sentiment_days` and `arrival_minutes`,
+//! kept by [`crate::posts::insert_analysed`]) hold whole minutes, hours and days. A range rarely
+//! starts or ends on any of them, so it is cut into segments, each served by the coarsest table
+//! that holds it whole: the seconds before the first whole minute and after the last from the
+//! posts themselves, the minutes up to the first whole hour and after the last from the minute
+//! rollup, then hours up to the first whole day from the hour rollup, and the days in between
+//! from the day rollup. The sum is exact, and its cost follows the length of the range in days
+//! (plus at most two hours of minutes and two days of hours), not the number of posts in it,
+//! except for the two minutes of posts at its ends.
 //!
-//! The alert windows take that exact cut ([`Plan::new`]); they run once per interval. Charts
-//! and distributions, asked for on every dashboard refresh, count whole minutes instead
-//! ([`Plan::in_whole_minutes`]): their range is widened to the minute, and no post is read.
+//! The alert windows and `ListPosts` totals take that exact cut ([`Tier::Rows`] as the finest
+//! tier); the alert monitor runs once per interval and totals are cached. Distributions and
+//! charts, asked for on every dashboard refresh, start at a coarser tier: their range is widened
+//! to whole minutes, or to whole buckets for a chart, and no post is read.
 //!
 //! An open end (`None`) is unbounded, and is served by the coarsest table allowed.
 
@@ -45,15 +48,34 @@ impl Segment {
     }
 }
 
-/// The segments of one range, by table.
+/// Where counts come from, finest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    Rows,
+    Minutes,
+    Hours,
+    Days,
+}
+
+impl Tier {
+    const ALL: [Tier; 4] = [Tier::Rows, Tier::Minutes, Tier::Hours, Tier::Days];
+
+    /// The width of one rollup row; `None` for posts.
+    fn unit(self) -> Option<TimeDelta> {
+        match self {
+            Tier::Rows => None,
+            Tier::Minutes => Some(TimeDelta::minutes(1)),
+            Tier::Hours => Some(TimeDelta::hours(1)),
+            Tier::Days => Some(TimeDelta::days(1)),
+        }
+    }
+}
+
+/// The segments of one range, two per tier (the ragged ends; the coarsest tier used holds the
+/// middle in its first slot), in the order of [`Tier::ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
-    /// Read from the posts: before the first whole minute, after the last.
-    pub rows: [Segment; 2],
-    /// Read from the minute rollup: up to the first whole hour, after the last.
-    pub minutes: [Segment; 2],
-    /// Read from the hour rollup.
-    pub hours: Segment,
+    pub segments: [[Segment; 2]; 4],
 }
 
 fn floor(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
@@ -66,92 +88,99 @@ fn ceil(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
 }
 
 impl Plan {
-    /// Cuts `[from, to)`; with `hours` false the hour rollup is not used (minute buckets).
-    pub fn new(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>, hours: bool) -> Self {
-        let minute = TimeDelta::minutes(1);
-        let hour = TimeDelta::hours(1);
-        if let (Some(f), Some(t)) = (from, to) {
-            if f >= t {
-                return Self::nothing();
-            }
-            // No whole minute inside: the range is all rows.
-            if ceil(f, minute) >= floor(t, minute) {
-                return Plan {
-                    rows: [Segment::new(from, to), Segment::EMPTY],
-                    ..Self::nothing()
-                };
-            }
-        }
-        let first_minute = from.map(|f| ceil(f, minute));
-        let last_minute = to.map(|t| floor(t, minute));
-        let rows = [
-            from.map_or(Segment::EMPTY, |f| Segment::new(Some(f), first_minute)),
-            to.map_or(Segment::EMPTY, |t| Segment::new(last_minute, Some(t))),
-        ];
-        let whole_hours = hours
-            && match (first_minute, last_minute) {
-                (Some(f), Some(t)) => ceil(f, hour) < floor(t, hour),
-                _ => true,
-            };
-        if !whole_hours {
-            return Plan {
-                rows,
-                minutes: [Segment::new(first_minute, last_minute), Segment::EMPTY],
-                hours: Segment::EMPTY,
-            };
-        }
-        let first_hour = first_minute.map(|f| ceil(f, hour));
-        let last_hour = last_minute.map(|t| floor(t, hour));
-        Plan {
-            rows,
-            minutes: [
-                first_minute.map_or(Segment::EMPTY, |f| Segment::new(Some(f), first_hour)),
-                last_minute.map_or(Segment::EMPTY, |t| Segment::new(last_hour, Some(t))),
-            ],
-            hours: Segment::new(first_hour, last_hour),
-        }
-    }
-
-    /// Cuts `[from, to)` widened to whole minutes (`from` down, `to` up), so that no segment
-    /// reads posts: what a chart or a distribution wants, at a cost that no ingest rate changes.
-    pub fn in_whole_minutes(
+    /// Cuts `[from, to)` over the tiers from `finest` to `coarsest`. A `finest` coarser than
+    /// rows widens the range to its unit first (`from` down, `to` up).
+    pub fn new(
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-        hours: bool,
+        finest: Tier,
+        coarsest: Tier,
     ) -> Self {
-        let minute = TimeDelta::minutes(1);
-        Self::new(
-            from.map(|f| floor(f, minute)),
-            to.map(|t| ceil(t, minute)),
-            hours,
+        let mut plan = Plan {
+            segments: [[Segment::EMPTY; 2]; 4],
+        };
+        let (mut lo, mut hi) = match finest.unit() {
+            Some(unit) => (from.map(|f| floor(f, unit)), to.map(|t| ceil(t, unit))),
+            None => (from, to),
+        };
+        if matches!((lo, hi), (Some(f), Some(t)) if f >= t) {
+            return plan;
+        }
+        let mut current = finest;
+        for next in Tier::ALL
+            .into_iter()
+            .filter(|t| *t > finest && *t <= coarsest)
+        {
+            let Some(unit) = next.unit() else { break };
+            let (inner_lo, inner_hi) = (lo.map(|f| ceil(f, unit)), hi.map(|t| floor(t, unit)));
+            if matches!((inner_lo, inner_hi), (Some(f), Some(t)) if f >= t) {
+                break;
+            }
+            plan.segments[current as usize] = [
+                lo.map_or(Segment::EMPTY, |f| Segment::new(Some(f), inner_lo)),
+                hi.map_or(Segment::EMPTY, |t| Segment::new(inner_hi, Some(t))),
+            ];
+            (lo, hi, current) = (inner_lo, inner_hi, next);
+        }
+        plan.segments[current as usize] = [Segment::new(lo, hi), Segment::EMPTY];
+        plan
+    }
+
+    /// Bounds in the order of the query parameters: per tier, two segments of (from, to).
+    pub fn bounds(&self) -> [Option<DateTime<Utc>>; 16] {
+        let mut bounds = [None; 16];
+        for (i, segment) in self.segments.iter().flatten().enumerate() {
+            bounds[2 * i] = segment.from;
+            bounds[2 * i + 1] = segment.to;
+        }
+        bounds
+    }
+
+    /// The two segments of `tier`.
+    pub fn tier(&self, tier: Tier) -> [Segment; 2] {
+        self.segments[tier as usize]
+    }
+}
+
+/// The upserts of every rollup from `changes`, a relation of `source`, `created_at`,
+/// `ingested_at`, `sentiment_label`, `emotion` ('' for none), `posts` (+1 or -1) and
+/// `confidence` (`posts` times the score), as data-modifying CTEs to follow it in a `WITH`.
+///
+/// Keys are grouped, so each is touched once, and upserted in key order, so that concurrent
+/// writers lock rollup rows in the same order and cannot deadlock.
+pub(crate) fn upserts(changes: &str) -> String {
+    let by_labels = |name: &str, table: &str, column: &str, unit: &str| {
+        format!(
+            "{name} AS (
+    INSERT INTO {table} AS r ({column}, source, sentiment, emotion, posts, confidence_sum)
+    SELECT date_trunc('{unit}', created_at, 'UTC'), source, sentiment_label, emotion,
+           sum(posts), sum(confidence)
+    FROM {changes} GROUP BY 1, 2, 3, 4 HAVING sum(posts) <> 0 OR sum(confidence) <> 0
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT ({column}, source, sentiment, emotion) DO UPDATE
+        SET posts = r.posts + excluded.posts,
+            confidence_sum = r.confidence_sum + excluded.confidence_sum
+)"
         )
-    }
-
-    /// The whole range from the posts: for filters the rollups do not keep (text, author).
-    pub fn rows_only(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Self {
-        Plan {
-            rows: [Segment::new(from, to), Segment::EMPTY],
-            ..Self::nothing()
-        }
-    }
-
-    fn nothing() -> Self {
-        Plan {
-            rows: [Segment::EMPTY; 2],
-            minutes: [Segment::EMPTY; 2],
-            hours: Segment::EMPTY,
-        }
-    }
-
-    /// Bounds in the order of the query parameters: rows, minutes, hours (from, to each).
-    pub fn bounds(&self) -> [Option<DateTime<Utc>>; 10] {
-        let [r1, r2] = self.rows;
-        let [m1, m2] = self.minutes;
-        let h = self.hours;
-        [
-            r1.from, r1.to, r2.from, r2.to, m1.from, m1.to, m2.from, m2.to, h.from, h.to,
-        ]
-    }
+    };
+    [
+        by_labels("minutes", "sentiment_minutes", "minute", "minute"),
+        by_labels("hours", "sentiment_hours", "hour", "hour"),
+        by_labels("days", "sentiment_days", "day", "day"),
+        format!(
+            "arrivals AS (
+    INSERT INTO arrival_minutes AS r (minute, source, sentiment, posts)
+    SELECT date_trunc('minute', ingested_at, 'UTC'), source, sentiment_label, sum(posts)
+    FROM {changes} GROUP BY 1, 2, 3 HAVING sum(posts) <> 0
+    ORDER BY 1, 2, 3
+    ON CONFLICT (minute, source, sentiment) DO UPDATE SET posts = r.posts + excluded.posts
+)"
+        ),
+    ]
+    .join(
+        ",
+",
+    )
 }
 
 /// Rollup keys whose counts differ from a recount of the stored posts, per table; all zero when
@@ -160,15 +189,47 @@ impl Plan {
 pub struct Drift {
     pub minutes: u64,
     pub hours: u64,
+    pub days: u64,
     pub arrivals: u64,
 }
 
 /// Recounts the rollups from the posts and compares: the check behind "counted exactly once".
 /// It reads every stored post, so it is for tests and audits, not for a request path.
 pub async fn drift(client: &Client) -> Result<Drift, StoreError> {
+    // Keys of `expected` and of `table` (rows with a count) whose counts, or confidence sums,
+    // differ.
+    let differing = |expected: &str, table: &str, column: &str, labelled: bool| {
+        let (emotion, confidence) = if labelled {
+            (
+                ", r.emotion",
+                " OR abs(coalesce(e.confidence_sum, 0) - coalesce(r.confidence_sum, 0)) > 1e-3",
+            )
+        } else {
+            ("", "")
+        };
+        let expected_emotion = if labelled { ", e.emotion" } else { "" };
+        format!(
+            "(SELECT count(*) FROM {expected} e
+              FULL JOIN (SELECT * FROM {table} WHERE posts <> 0) r
+                ON (r.{column}, r.source, r.sentiment{emotion})
+                 = (e.at, e.source, e.sentiment{expected_emotion})
+              WHERE e.posts IS DISTINCT FROM r.posts{confidence})"
+        )
+    };
+    // What the rollup `name` should hold, per `unit` of created_at.
+    let recount = |name: &str, unit: &str| {
+        format!(
+            "{name} AS (
+                 SELECT date_trunc('{unit}', created_at, 'UTC') AS at, source, sentiment,
+                        emotion, count(*) AS posts, sum(confidence) AS confidence_sum
+                 FROM latest GROUP BY 1, 2, 3, 4
+             )"
+        )
+    };
     let row = client
         .query_one(
-            "WITH latest AS MATERIALIZED (
+            &format!(
+                "WITH latest AS MATERIALIZED (
                  SELECT p.source, p.created_at, p.ingested_at, a.sentiment_label AS sentiment,
                         coalesce(a.emotion, '') AS emotion, a.confidence_score::float8 AS confidence
                  FROM social_media_posts p
@@ -179,38 +240,21 @@ pub async fn drift(client: &Client) -> Result<Drift, StoreError> {
                      ORDER BY s.analyzed_at DESC, s.id DESC LIMIT 1
                  ) a ON TRUE
              ),
-             minutes AS (
-                 SELECT date_trunc('minute', created_at, 'UTC') AS at, source, sentiment, emotion,
-                        count(*) AS posts, sum(confidence) AS confidence_sum
-                 FROM latest GROUP BY 1, 2, 3, 4
-             ),
-             hours AS (
-                 SELECT date_trunc('hour', created_at, 'UTC') AS at, source, sentiment, emotion,
-                        count(*) AS posts, sum(confidence) AS confidence_sum
-                 FROM latest GROUP BY 1, 2, 3, 4
-             ),
+             {}, {}, {},
              arrivals AS (
                  SELECT date_trunc('minute', ingested_at, 'UTC') AS at, source, sentiment,
                         count(*) AS posts
                  FROM latest GROUP BY 1, 2, 3
              )
-             SELECT
-               (SELECT count(*) FROM minutes e
-                FULL JOIN (SELECT * FROM sentiment_minutes WHERE posts <> 0) r
-                  ON (r.minute, r.source, r.sentiment, r.emotion)
-                   = (e.at, e.source, e.sentiment, e.emotion)
-                WHERE e.posts IS DISTINCT FROM r.posts
-                   OR abs(coalesce(e.confidence_sum, 0) - coalesce(r.confidence_sum, 0)) > 1e-3),
-               (SELECT count(*) FROM hours e
-                FULL JOIN (SELECT * FROM sentiment_hours WHERE posts <> 0) r
-                  ON (r.hour, r.source, r.sentiment, r.emotion)
-                   = (e.at, e.source, e.sentiment, e.emotion)
-                WHERE e.posts IS DISTINCT FROM r.posts
-                   OR abs(coalesce(e.confidence_sum, 0) - coalesce(r.confidence_sum, 0)) > 1e-3),
-               (SELECT count(*) FROM arrivals e
-                FULL JOIN (SELECT * FROM arrival_minutes WHERE posts <> 0) r
-                  ON (r.minute, r.source, r.sentiment) = (e.at, e.source, e.sentiment)
-                WHERE e.posts IS DISTINCT FROM r.posts)",
+             SELECT {}, {}, {}, {}",
+                recount("minutes", "minute"),
+                recount("hours", "hour"),
+                recount("days", "day"),
+                differing("minutes", "sentiment_minutes", "minute", true),
+                differing("hours", "sentiment_hours", "hour", true),
+                differing("days", "sentiment_days", "day", true),
+                differing("arrivals", "arrival_minutes", "minute", false),
+            ),
             &[],
         )
         .await?;
@@ -218,7 +262,8 @@ pub async fn drift(client: &Client) -> Result<Drift, StoreError> {
     Ok(Drift {
         minutes: count(0),
         hours: count(1),
-        arrivals: count(2),
+        days: count(2),
+        arrivals: count(3),
     })
 }
 
@@ -228,8 +273,8 @@ mod tests {
 
     use super::*;
 
-    fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 28, h, m, s)
+    fn t(d: u32, h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, d, h, m, s)
             .single()
             .expect("valid time")
     }
@@ -241,116 +286,133 @@ mod tests {
         }
     }
 
-    /// Every instant of the range is in exactly one segment, and nothing outside it is (checked
-    /// every 7 s over the day).
-    fn covers_exactly(plan: &Plan, from: DateTime<Utc>, to: DateTime<Utc>) {
-        covers_exactly_open(plan, Some(from), Some(to));
-    }
-
-    fn covers_exactly_open(plan: &Plan, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) {
-        let segments = [
-            plan.rows[0],
-            plan.rows[1],
-            plan.minutes[0],
-            plan.minutes[1],
-            plan.hours,
-        ];
-        let mut instant = t(0, 0, 0);
-        while instant < t(23, 59, 59) {
+    /// Every instant is in exactly as many segments as it is in the range (one or none),
+    /// checked every 7 s over three days.
+    fn covers_exactly(plan: &Plan, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) {
+        let segments: Vec<Segment> = plan.segments.iter().flatten().copied().collect();
+        let mut instant = t(27, 0, 0, 0);
+        while instant < t(30, 0, 0, 0) {
             let inside = segments
                 .iter()
                 .filter(|s| s.from.is_none_or(|f| instant >= f) && s.to.is_none_or(|t| instant < t))
                 .count();
             let expected =
                 usize::from(from.is_none_or(|f| instant >= f) && to.is_none_or(|t| instant < t));
-            assert_eq!(inside, expected, "at {instant}");
+            assert_eq!(inside, expected, "at {instant}: {plan:#?}");
             instant += TimeDelta::seconds(7);
         }
     }
 
+    fn exact(from: DateTime<Utc>, to: DateTime<Utc>, coarsest: Tier) -> Plan {
+        let plan = Plan::new(Some(from), Some(to), Tier::Rows, coarsest);
+        covers_exactly(&plan, Some(from), Some(to));
+        plan
+    }
+
     #[test]
-    fn a_range_of_hours_reads_rows_only_at_its_ragged_ends() {
-        let (from, to) = (t(9, 12, 30), t(13, 40, 10));
-        let plan = Plan::new(Some(from), Some(to), true);
-        assert_eq!(plan.rows, [seg(from, t(9, 13, 0)), seg(t(13, 40, 0), to)]);
+    fn a_range_of_days_reads_rows_only_at_its_ragged_ends() {
+        let (from, to) = (t(27, 9, 12, 30), t(29, 13, 40, 10));
+        let plan = exact(from, to, Tier::Days);
         assert_eq!(
-            plan.minutes,
+            plan.tier(Tier::Rows),
+            [seg(from, t(27, 9, 13, 0)), seg(t(29, 13, 40, 0), to)]
+        );
+        assert_eq!(
+            plan.tier(Tier::Minutes),
             [
-                seg(t(9, 13, 0), t(10, 0, 0)),
-                seg(t(13, 0, 0), t(13, 40, 0))
+                seg(t(27, 9, 13, 0), t(27, 10, 0, 0)),
+                seg(t(29, 13, 0, 0), t(29, 13, 40, 0))
             ]
         );
-        assert_eq!(plan.hours, seg(t(10, 0, 0), t(13, 0, 0)));
-        covers_exactly(&plan, from, to);
-    }
-
-    #[test]
-    fn aligned_ranges_read_no_rows() {
-        let plan = Plan::new(Some(t(10, 0, 0)), Some(t(12, 0, 0)), true);
-        assert!(plan.rows.iter().all(Segment::is_empty));
-        assert!(plan.minutes.iter().all(Segment::is_empty));
-        assert_eq!(plan.hours, seg(t(10, 0, 0), t(12, 0, 0)));
-    }
-
-    #[test]
-    fn short_ranges_fall_back_to_minutes_then_rows() {
-        let (from, to) = (t(9, 50, 30), t(10, 20, 10));
-        let plan = Plan::new(Some(from), Some(to), true);
-        assert!(plan.hours.is_empty());
-        covers_exactly(&plan, from, to);
-
-        let (from, to) = (t(9, 50, 30), t(9, 51, 10));
-        let plan = Plan::new(Some(from), Some(to), true);
-        assert_eq!(plan.rows[0], seg(from, to));
-        covers_exactly(&plan, from, to);
-
         assert_eq!(
-            Plan::new(Some(to), Some(from), true),
-            Plan::new(Some(from), Some(from), true)
+            plan.tier(Tier::Hours),
+            [
+                seg(t(27, 10, 0, 0), t(28, 0, 0, 0)),
+                seg(t(29, 0, 0, 0), t(29, 13, 0, 0))
+            ]
+        );
+        assert_eq!(
+            plan.tier(Tier::Days),
+            [seg(t(28, 0, 0, 0), t(29, 0, 0, 0)), Segment::EMPTY]
         );
     }
 
     #[test]
-    fn minute_buckets_never_read_hours() {
-        let (from, to) = (t(6, 0, 0), t(13, 40, 10));
-        let plan = Plan::new(Some(from), Some(to), false);
-        assert!(plan.hours.is_empty());
-        assert_eq!(plan.minutes[0], seg(from, t(13, 40, 0)));
-        covers_exactly(&plan, from, to);
+    fn aligned_ranges_read_only_the_coarsest_table() {
+        let plan = exact(t(27, 0, 0, 0), t(29, 0, 0, 0), Tier::Days);
+        assert_eq!(
+            plan.tier(Tier::Days)[0],
+            seg(t(27, 0, 0, 0), t(29, 0, 0, 0))
+        );
+        assert!(plan.segments[..3].iter().flatten().all(Segment::is_empty));
     }
 
     #[test]
-    fn whole_minutes_never_read_rows() {
-        let plan = Plan::in_whole_minutes(Some(t(9, 12, 30)), Some(t(13, 40, 10)), true);
-        assert!(plan.rows.iter().all(Segment::is_empty));
-        covers_exactly(&plan, t(9, 12, 0), t(13, 41, 0));
-        let short = Plan::in_whole_minutes(Some(t(9, 12, 30)), Some(t(9, 12, 40)), true);
-        assert!(short.rows.iter().all(Segment::is_empty));
-        assert_eq!(short.minutes[0], seg(t(9, 12, 0), t(9, 13, 0)));
+    fn short_ranges_stop_at_the_tier_that_holds_them() {
+        let plan = exact(t(28, 9, 50, 30), t(28, 10, 20, 10), Tier::Days);
+        assert!(plan.segments[2..].iter().flatten().all(Segment::is_empty));
+        let plan = exact(t(28, 9, 50, 30), t(28, 9, 51, 10), Tier::Days);
+        assert_eq!(
+            plan.tier(Tier::Rows)[0],
+            seg(t(28, 9, 50, 30), t(28, 9, 51, 10))
+        );
+        let backwards = Plan::new(
+            Some(t(28, 2, 0, 0)),
+            Some(t(28, 1, 0, 0)),
+            Tier::Rows,
+            Tier::Days,
+        );
+        assert!(backwards.segments.iter().flatten().all(Segment::is_empty));
+    }
+
+    #[test]
+    fn the_coarsest_tier_bounds_the_cut() {
+        let plan = exact(t(27, 6, 0, 0), t(29, 13, 40, 10), Tier::Minutes);
+        assert!(plan.segments[2..].iter().flatten().all(Segment::is_empty));
+        assert_eq!(
+            plan.tier(Tier::Minutes)[0],
+            seg(t(27, 6, 0, 0), t(29, 13, 40, 0))
+        );
+        let plan = exact(t(27, 6, 0, 0), t(29, 13, 40, 10), Tier::Hours);
+        assert!(plan.tier(Tier::Days).iter().all(Segment::is_empty));
+    }
+
+    #[test]
+    fn a_coarser_finest_tier_widens_the_range_and_reads_no_rows() {
+        let (from, to) = (t(28, 9, 12, 30), t(28, 13, 40, 10));
+        let plan = Plan::new(Some(from), Some(to), Tier::Minutes, Tier::Days);
+        assert!(plan.tier(Tier::Rows).iter().all(Segment::is_empty));
+        covers_exactly(&plan, Some(t(28, 9, 12, 0)), Some(t(28, 13, 41, 0)));
+        let hourly = Plan::new(Some(from), Some(to), Tier::Hours, Tier::Hours);
+        assert_eq!(
+            hourly.tier(Tier::Hours)[0],
+            seg(t(28, 9, 0, 0), t(28, 14, 0, 0)),
+            "whole buckets of an hourly chart"
+        );
+        assert!(hourly.segments[..2].iter().flatten().all(Segment::is_empty));
     }
 
     #[test]
     fn open_ends_are_served_by_the_coarsest_table() {
-        let all = Plan::new(None, None, true);
+        let all = Plan::new(None, None, Tier::Rows, Tier::Days);
         assert_eq!(
-            all.hours,
+            all.tier(Tier::Days)[0],
             Segment {
                 from: None,
                 to: None
             }
         );
-        assert!(all.rows.iter().chain(&all.minutes).all(Segment::is_empty));
-
-        let since = Plan::new(Some(t(9, 12, 30)), None, true);
+        assert!(all.segments[..3].iter().flatten().all(Segment::is_empty));
+        let since = Plan::new(Some(t(28, 9, 12, 30)), None, Tier::Rows, Tier::Days);
         assert_eq!(
-            since.hours,
+            since.tier(Tier::Days)[0],
             Segment {
-                from: Some(t(10, 0, 0)),
+                from: Some(t(29, 0, 0, 0)),
                 to: None
             }
         );
-        covers_exactly_open(&since, Some(t(9, 12, 30)), None);
-        let until = Plan::new(None, Some(t(13, 40, 10)), false);
-        covers_exactly_open(&until, None, Some(t(13, 40, 10)));
+        covers_exactly(&since, Some(t(28, 9, 12, 30)), None);
+        let until = Plan::new(None, Some(t(28, 13, 40, 10)), Tier::Rows, Tier::Minutes);
+        covers_exactly(&until, None, Some(t(28, 13, 40, 10)));
     }
 }

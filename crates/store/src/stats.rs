@@ -1,9 +1,10 @@
 //! Aggregations over analysed posts: the distribution and time buckets.
 //!
-//! Each reads [`COUNTED_SQL`]: the range, widened to whole minutes, from the rollups (hours where
-//! the bucket allows, minutes at the ends; see [`crate::rollups`]). Filters the rollups do not
-//! keep (text search, author) read the posts of the exact range instead, bounded by the caller's
-//! statement timeout.
+//! Each reads [`counted_sql`] over a range cut by [`crate::rollups::Plan`]: a distribution counts
+//! its range widened to whole minutes (days, hours and minutes from the rollups), a chart counts
+//! whole buckets from the rollup of its bucket width, and a `ListPosts` total counts the exact
+//! range. Filters the rollups do not keep (text search, author) read the posts of the exact
+//! range instead, bounded by the caller's statement timeout.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::{Client, types::ToSql};
@@ -11,64 +12,71 @@ use tokio_postgres::{Client, types::ToSql};
 use crate::{
     PostQuery, StoreError,
     query::{FILTER_SQL, FROM_SQL, FilterParams},
-    rollups::Plan,
+    rollups::{Plan, Tier},
 };
+
+/// The first parameter of the bounds of [`Plan::bounds`], after the seven of [`FILTER_SQL`].
+const FIRST_BOUND: usize = 8;
+
+/// `column` in either of the two segments whose bounds are parameters `$first..$first + 3`.
+fn in_segments(column: &str, first: usize) -> String {
+    let [a, b, c, d] = [first, first + 1, first + 2, first + 3];
+    format!(
+        "(((${a}::timestamptz IS NULL OR {column} >= ${a})
+           AND (${b}::timestamptz IS NULL OR {column} < ${b}))
+       OR ((${c}::timestamptz IS NULL OR {column} >= ${c})
+           AND (${d}::timestamptz IS NULL OR {column} < ${d})))"
+    )
+}
 
 /// One row per counted post or rollup row of the range: `at`, `source`, `sentiment`, `emotion`
 /// ('' for none), `posts` and `confidence_sum`. Parameters: `$1..$7` of [`FILTER_SQL`], then the
-/// ten bounds of [`Plan::bounds`].
-const COUNTED_SQL: &str = "counted AS (
-    SELECT p.created_at AS at, p.source, a.sentiment_label AS sentiment,
-           coalesce(a.emotion, '') AS emotion, 1::bigint AS posts,
-           a.confidence_score::float8 AS confidence_sum
-    FROM {FROM} WHERE {FILTER}
-      AND (($8::timestamptz IS NULL OR p.created_at >= $8)
-           AND ($9::timestamptz IS NULL OR p.created_at < $9)
-        OR ($10::timestamptz IS NULL OR p.created_at >= $10)
-           AND ($11::timestamptz IS NULL OR p.created_at < $11))
-    UNION ALL
-    SELECT minute, source, sentiment, emotion, posts, confidence_sum FROM sentiment_minutes
-    WHERE {ROLLUP_FILTER}
-      AND (($12::timestamptz IS NULL OR minute >= $12)
-           AND ($13::timestamptz IS NULL OR minute < $13)
-        OR ($14::timestamptz IS NULL OR minute >= $14)
-           AND ($15::timestamptz IS NULL OR minute < $15))
-    UNION ALL
-    SELECT hour, source, sentiment, emotion, posts, confidence_sum FROM sentiment_hours
-    WHERE {ROLLUP_FILTER}
-      AND ($16::timestamptz IS NULL OR hour >= $16) AND ($17::timestamptz IS NULL OR hour < $17)
-)";
+/// sixteen bounds of [`Plan::bounds`] (posts, minutes, hours, days).
+fn counted_sql() -> String {
+    let rollup = |table: &str, column: &str, first: usize| {
+        format!(
+            "SELECT {column}, source, sentiment, emotion, posts, confidence_sum FROM {table}
+             WHERE {ROLLUP_FILTER_SQL} AND {}",
+            in_segments(column, first)
+        )
+    };
+    format!(
+        "counted AS (
+             SELECT p.created_at AS at, p.source, a.sentiment_label AS sentiment,
+                    coalesce(a.emotion, '') AS emotion, 1::bigint AS posts,
+                    a.confidence_score::float8 AS confidence_sum
+             FROM {FROM_SQL} WHERE {FILTER_SQL} AND {}
+             UNION ALL {}
+             UNION ALL {}
+             UNION ALL {}
+         )",
+        in_segments("p.created_at", FIRST_BOUND),
+        rollup("sentiment_minutes", "minute", FIRST_BOUND + 4),
+        rollup("sentiment_hours", "hour", FIRST_BOUND + 8),
+        rollup("sentiment_days", "day", FIRST_BOUND + 12),
+    )
+}
 
 /// The filters a rollup row can answer, for the parameters of [`FILTER_SQL`].
 const ROLLUP_FILTER_SQL: &str = "($1::text IS NULL OR source = $1)
       AND ($2::text IS NULL OR sentiment = $2)
       AND ($3::text IS NULL OR emotion = $3)";
 
-fn counted_sql() -> String {
-    COUNTED_SQL
-        .replace("{FROM}", FROM_SQL)
-        .replace("{FILTER}", FILTER_SQL)
-        .replace("{ROLLUP_FILTER}", ROLLUP_FILTER_SQL)
-}
-
-/// The filter's values and its range's plan, as the parameters of [`COUNTED_SQL`].
+/// The filter's values and its range's plan, as the parameters of [`counted_sql`].
 struct Counted {
     filter: FilterParams,
-    bounds: [Option<DateTime<Utc>>; 10],
+    bounds: [Option<DateTime<Utc>>; 16],
 }
 
 impl Counted {
-    /// `hours`: whether the hour rollup may serve the range (not for minute buckets).
-    fn new(query: &PostQuery, hours: bool) -> Self {
+    /// The range of `query` cut from `finest` to `coarsest` when the rollups can count the
+    /// query; otherwise all of it from the posts, exactly.
+    fn new(query: &PostQuery, finest: Tier, coarsest: Tier) -> Self {
         let plan = if query.fits_rollups() {
-            Plan::in_whole_minutes(query.from, query.to, hours)
+            Plan::new(query.from, query.to, finest, coarsest)
         } else {
-            Plan::rows_only(query.from, query.to)
+            Plan::new(query.from, query.to, Tier::Rows, Tier::Rows)
         };
-        Self::with_plan(query, plan)
-    }
-
-    fn with_plan(query: &PostQuery, plan: Plan) -> Self {
         Counted {
             filter: FilterParams::new(query),
             bounds: plan.bounds(),
@@ -94,7 +102,7 @@ pub struct Distribution {
 
 /// Sentiment and emotion counts over the posts `query` selects.
 pub async fn distribution(client: &Client, query: &PostQuery) -> Result<Distribution, StoreError> {
-    let counted = Counted::new(query, true);
+    let counted = Counted::new(query, Tier::Minutes, Tier::Days);
     let rows = client
         .query(
             &format!(
@@ -128,7 +136,7 @@ pub async fn distribution(client: &Client, query: &PostQuery) -> Result<Distribu
 /// How many analysed posts match `query`, for its exact range: rollups for the whole minutes,
 /// posts for the seconds at either end. Only for queries that [`PostQuery::fits_rollups`].
 pub async fn count(client: &Client, query: &PostQuery) -> Result<u64, StoreError> {
-    let counted = Counted::with_plan(query, Plan::new(query.from, query.to, true));
+    let counted = Counted::new(query, Tier::Rows, Tier::Days);
     let row = client
         .query_one(
             &format!(
@@ -146,7 +154,7 @@ pub async fn distribution_by_source(
     client: &Client,
     query: &PostQuery,
 ) -> Result<Vec<(String, Vec<(String, u64)>)>, StoreError> {
-    let counted = Counted::new(query, true);
+    let counted = Counted::new(query, Tier::Minutes, Tier::Days);
     let rows = client
         .query(
             &format!(
@@ -188,6 +196,14 @@ impl Bucket {
         }
     }
 
+    fn tier(self) -> Tier {
+        match self {
+            Bucket::Minute => Tier::Minutes,
+            Bucket::Hour => Tier::Hours,
+            Bucket::Day => Tier::Days,
+        }
+    }
+
     pub fn duration(self) -> chrono::Duration {
         match self {
             Bucket::Minute => chrono::Duration::minutes(1),
@@ -222,7 +238,9 @@ pub async fn aggregate(
         to: Some(to),
         ..query.clone()
     };
-    let counted = Counted::new(&bounded, bucket != Bucket::Minute);
+    // Whole buckets: a chart's bars each count their whole minute, hour or day.
+    let tier = bucket.tier();
+    let counted = Counted::new(&bounded, tier, tier);
     let unit = bucket.sql_unit();
     let mut params = counted.params();
     params.push(&unit);
@@ -231,13 +249,13 @@ pub async fn aggregate(
             &format!(
                 "WITH buckets AS (
                      SELECT generate_series(
-                         date_trunc($18, $6::timestamptz, 'UTC'),
-                         date_trunc($18, $7::timestamptz - interval '1 microsecond', 'UTC'),
-                         ('1 ' || $18)::interval) AS start
+                         date_trunc($24, $6::timestamptz, 'UTC'),
+                         date_trunc($24, $7::timestamptz - interval '1 microsecond', 'UTC'),
+                         ('1 ' || $24)::interval) AS start
                  ),
                  {},
                  per_bucket AS (
-                     SELECT date_trunc($18, at, 'UTC') AS start,
+                     SELECT date_trunc($24, at, 'UTC') AS start,
                             sum(posts)::bigint AS total,
                             coalesce(sum(posts) FILTER (WHERE sentiment = 'positive'), 0)::bigint
                                 AS positive,

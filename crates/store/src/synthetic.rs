@@ -66,6 +66,14 @@ FROM (
 ) generated;
 ";
 
+/// The chunk as the rollups expect their changes (one post each).
+const CHUNK_CHANGES_SQL: &str = "
+chunk_changes AS (
+    SELECT source, created_at, ingested_at, sentiment AS sentiment_label, emotion,
+           1::bigint AS posts, confidence::float8 AS confidence
+    FROM synthetic_chunk
+)";
+
 const STORE_CHUNK_SQL: &str = "
 INSERT INTO post_keys (post_id, ingested_at) SELECT post_id, ingested_at FROM synthetic_chunk;
 INSERT INTO social_media_posts (post_id, source, content, author, created_at, ingested_at)
@@ -76,24 +84,6 @@ INSERT INTO sentiment_analysis
 SELECT post_id, ingested_at, 'synthetic@1', sentiment, confidence,
        emotion, confidence, 'synthetic@1', ingested_at
 FROM synthetic_chunk;
-INSERT INTO sentiment_minutes AS r (minute, source, sentiment, emotion, posts, confidence_sum)
-SELECT date_trunc('minute', created_at, 'UTC'), source, sentiment, emotion, count(*),
-       sum(confidence)
-FROM synthetic_chunk GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-ON CONFLICT (minute, source, sentiment, emotion) DO UPDATE
-    SET posts = r.posts + excluded.posts,
-        confidence_sum = r.confidence_sum + excluded.confidence_sum;
-INSERT INTO sentiment_hours AS r (hour, source, sentiment, emotion, posts, confidence_sum)
-SELECT date_trunc('hour', created_at, 'UTC'), source, sentiment, emotion, count(*),
-       sum(confidence)
-FROM synthetic_chunk GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-ON CONFLICT (hour, source, sentiment, emotion) DO UPDATE
-    SET posts = r.posts + excluded.posts,
-        confidence_sum = r.confidence_sum + excluded.confidence_sum;
-INSERT INTO arrival_minutes AS r (minute, source, sentiment, posts)
-SELECT date_trunc('minute', ingested_at, 'UTC'), source, sentiment, count(*)
-FROM synthetic_chunk GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-ON CONFLICT (minute, source, sentiment) DO UPDATE SET posts = r.posts + excluded.posts;
 ";
 
 /// Loads `spec.posts` posts with ids `<tag>-<n>`; `progress` gets the posts loaded so far after
@@ -128,6 +118,11 @@ pub async fn load(
         )
         .await?;
         tx.batch_execute(STORE_CHUNK_SQL).await?;
+        tx.batch_execute(&format!(
+            "WITH {CHUNK_CHANGES_SQL}, {} SELECT 1",
+            crate::rollups::upserts("chunk_changes")
+        ))
+        .await?;
         tx.commit().await?;
         progress(u64::try_from(last).unwrap_or_default());
         start = last + 1;

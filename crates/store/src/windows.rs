@@ -9,7 +9,10 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 
-use crate::{StoreError, rollups::Plan};
+use crate::{
+    StoreError,
+    rollups::{Plan, Tier},
+};
 
 /// Sentiment counts of the posts that arrived in a window (latest analysis per post).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -45,7 +48,7 @@ const LATEST: &str = "JOIN LATERAL (
      ) a ON TRUE";
 
 /// Analysed posts of a window as `(source, sentiment, posts)` rows; parameters `$1..$8` are the
-/// first eight of [`Plan::bounds`] (rows, then minutes; windows never use the hour rollup).
+/// first eight of [`Plan::bounds`] (rows, then minutes: there is no arrival rollup per hour).
 fn arrived_sql() -> String {
     format!(
         "arrived AS (
@@ -62,7 +65,7 @@ fn arrived_sql() -> String {
 
 /// The bounds of `[from, to)` for [`arrived_sql`].
 fn window_bounds(from: DateTime<Utc>, to: DateTime<Utc>) -> [Option<DateTime<Utc>>; 8] {
-    let bounds = Plan::new(Some(from), Some(to), false).bounds();
+    let bounds = Plan::new(Some(from), Some(to), Tier::Rows, Tier::Minutes).bounds();
     [
         bounds[0], bounds[1], bounds[2], bounds[3], bounds[4], bounds[5], bounds[6], bounds[7],
     ]

@@ -1,6 +1,6 @@
 //! The rollups against a real PostgreSQL: every post counted once, under its latest analysis,
 //! whatever the order and concurrency of the writes, and reads over rollups equal to a count of
-//! the posts of the range widened to whole minutes.
+//! the posts of the range widened to whole minutes (distributions) or whole buckets (charts).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use pulse_domain::{Analysis, Post};
@@ -201,6 +201,16 @@ async fn any_range_and_bucket_counts_what_a_scan_of_its_whole_minutes_counts() {
             .await
             .expect("distribution");
         assert_eq!(d.total, expected(None, None), "range {from_s}..{to_s}");
+        // A ListPosts total counts the exact range.
+        let exact = posts
+            .iter()
+            .filter(|p| p.created_at >= from && p.created_at < to)
+            .count() as u64;
+        assert_eq!(
+            posts::count(&client, &query).await.expect("count"),
+            exact,
+            "total of {from_s}..{to_s}"
+        );
         let filtered = PostQuery {
             source: Some("reddit".into()),
             sentiment: Some("negative".into()),
@@ -221,10 +231,25 @@ async fn any_range_and_bucket_counts_what_a_scan_of_its_whole_minutes_counts() {
             let buckets = stats::aggregate(&client, &PostQuery::default(), from, to, bucket)
                 .await
                 .expect("aggregate");
+            // Each bucket counts its whole width.
+            let unit = match bucket {
+                Bucket::Minute => 60,
+                Bucket::Hour => 3_600,
+                Bucket::Day => 86_400,
+            };
+            let day_start = base() - Duration::hours(9);
+            let (bucket_from, bucket_to) = (
+                day_start
+                    + Duration::seconds((from - day_start).num_seconds().div_euclid(unit) * unit),
+                day_start
+                    + Duration::seconds(
+                        ((to - day_start).num_seconds() + unit - 1).div_euclid(unit) * unit,
+                    ),
+            );
             let mut want = std::collections::BTreeMap::new();
             for p in posts
                 .iter()
-                .filter(|p| p.created_at >= whole_from && p.created_at < whole_to)
+                .filter(|p| p.created_at >= bucket_from && p.created_at < bucket_to)
             {
                 let start = match bucket {
                     Bucket::Minute => p.created_at.format("%H:%M").to_string(),
