@@ -44,12 +44,12 @@ pub struct RedisSettings {
     pub prefix: String,
 }
 
-/// How long stored data is kept, and how far ahead its day partitions are created. Read by the
+/// How long stored data is kept, and how far ahead its week partitions are created. Read by the
 /// worker (which maintains the partitions every hour) and by `pulse-store maintain`.
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct RetentionSettings {
-    /// Days of posts, analyses and minute rollups, by arrival; older days are dropped whole
-    /// (0 keeps everything).
+    /// Days of posts, analyses and minute rollups, by arrival; a week is dropped whole once it
+    /// has ended before the cutoff's Monday (0 keeps everything).
     #[arg(
         id = "retention_days",
         value_name = "RETENTION_DAYS",

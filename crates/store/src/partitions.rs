@@ -1,13 +1,15 @@
-//! Day partitions ahead of the writes, and retention behind them.
+//! Week partitions ahead of the writes, and retention behind them.
 //!
-//! `social_media_posts` and `sentiment_analysis` are partitioned by UTC day of arrival (migration
-//! 0006). A write for a day without a partition fails, so [`maintain`] creates the coming days'
-//! partitions ahead; it also drops whole days older than the raw retention (no row-by-row
-//! delete, no table bloat), then deletes the matching post keys and minute rollups in batches,
-//! and the hour and day rollups older than their own, longer retention. Several instances may call it:
-//! one at a time does the work, the others return at once.
+//! `social_media_posts` and `sentiment_analysis` are partitioned by UTC week of arrival, Monday
+//! to Monday (migration 0006, which says why weeks). A write for a week without a partition
+//! fails, so [`maintain`] creates the coming weeks' partitions ahead. It also drops the weeks
+//! that ended before the raw retention's cutoff, whole (no row-by-row delete, no table bloat),
+//! then deletes the keys of their posts and the minute rollups before the same boundary in
+//! batches, and the hour and day rollups older than their own, longer retention. Posts are thus
+//! kept `RETENTION_DAYS` and at most six days more. Several instances may call it: one at a
+//! time does the work, the others return at once.
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use tokio_postgres::Client;
 
 use crate::StoreError;
@@ -21,7 +23,7 @@ const DELETE_BATCH: i64 = 10_000;
 /// How long to keep what; `None` keeps forever.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retention {
-    /// Days of posts, analyses and minute rollups.
+    /// Days of posts, analyses and minute rollups (dropped a whole week at a time).
     pub raw_days: Option<u32>,
     /// Days of hour and day rollups (charts and distributions over long ranges).
     pub rollup_days: Option<u32>,
@@ -41,7 +43,7 @@ impl Retention {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Maintained {
     pub partitions_created: u32,
-    pub days_dropped: u32,
+    pub weeks_dropped: u32,
     pub keys_deleted: u64,
     pub rollup_rows_deleted: u64,
 }
@@ -50,7 +52,12 @@ fn day(t: DateTime<Utc>) -> NaiveDate {
     t.date_naive()
 }
 
-/// Creates the partitions of today and the next `ahead_days`, and applies `retention`; logs
+/// The Monday that starts the week of `day`: partitions begin there.
+fn week_start(day: NaiveDate) -> NaiveDate {
+    day - TimeDelta::days(i64::from(day.weekday().num_days_from_monday()))
+}
+
+/// Creates the partitions of the weeks of today and the next `ahead_days`, and applies `retention`; logs
 /// what it changed. Returns `None` when another instance holds the maintenance lock.
 pub async fn maintain(
     client: &mut Client,
@@ -76,17 +83,19 @@ pub async fn maintain(
     let last = day(now + TimeDelta::days(i64::from(ahead_days)));
     let created: i32 = tx
         .query_one(
-            "SELECT pulse_create_day_partitions($1, $2)",
+            "SELECT pulse_create_week_partitions($1, $2)",
             &[&first, &last],
         )
         .await?
         .get(0);
-    let raw_cutoff = retention
+    // Weeks that ended on or before the Monday of the cutoff's week are dropped; everything
+    // before that Monday goes with them, and nothing after it.
+    let raw_boundary = retention
         .raw_days
-        .map(|days| day(now - TimeDelta::days(i64::from(days))));
-    let dropped: i32 = match raw_cutoff {
-        Some(cutoff) => tx
-            .query_one("SELECT pulse_drop_day_partitions($1)", &[&cutoff])
+        .map(|days| week_start(day(now - TimeDelta::days(i64::from(days)))));
+    let dropped: i32 = match raw_boundary {
+        Some(boundary) => tx
+            .query_one("SELECT pulse_drop_week_partitions($1)", &[&boundary])
             .await?
             .get(0),
         None => 0,
@@ -95,11 +104,11 @@ pub async fn maintain(
 
     let mut done = Maintained {
         partitions_created: u32::try_from(created).unwrap_or_default(),
-        days_dropped: u32::try_from(dropped).unwrap_or_default(),
+        weeks_dropped: u32::try_from(dropped).unwrap_or_default(),
         ..Maintained::default()
     };
-    if let Some(cutoff) = raw_cutoff {
-        let cutoff = cutoff_instant(cutoff);
+    if let Some(boundary) = raw_boundary {
+        let cutoff = cutoff_instant(boundary);
         done.keys_deleted = delete_before(client, "post_keys", "ingested_at", cutoff).await?;
         for (table, column) in [
             ("sentiment_minutes", "minute"),
@@ -117,7 +126,7 @@ pub async fn maintain(
     if done != Maintained::default() {
         tracing::info!(
             partitions_created = done.partitions_created,
-            days_dropped = done.days_dropped,
+            weeks_dropped = done.weeks_dropped,
             keys_deleted = done.keys_deleted,
             rollup_rows_deleted = done.rollup_rows_deleted,
             "partitions maintained"
@@ -156,8 +165,8 @@ async fn delete_before(
     }
 }
 
-/// The days that have a partition of `social_media_posts`, oldest first.
-pub async fn days(client: &Client) -> Result<Vec<NaiveDate>, StoreError> {
+/// The Mondays that start a partition of `social_media_posts`, oldest first.
+pub async fn weeks(client: &Client) -> Result<Vec<NaiveDate>, StoreError> {
     let rows = client
         .query(
             "SELECT to_date(right(c.relname, 8), 'YYYYMMDD')
@@ -170,4 +179,17 @@ pub async fn days(client: &Client) -> Result<Vec<NaiveDate>, StoreError> {
         )
         .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weeks_start_on_monday() {
+        let date = |d| NaiveDate::from_ymd_opt(2026, 11, d).expect("valid date");
+        assert_eq!(week_start(date(30)), date(30), "a Monday");
+        assert_eq!(week_start(date(29)), date(23), "a Sunday");
+        assert_eq!(week_start(date(25)), date(23));
+    }
 }

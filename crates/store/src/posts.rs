@@ -275,15 +275,13 @@ pub async fn page(
     let mut params = filter.as_params();
     params.push(&limit);
     params.push(&offset);
-    let statement = client
-        .prepare_cached(&format!(
-            "SELECT p.post_id, p.source, p.author, p.content, p.created_at, p.ingested_at
-             FROM {FROM_SQL} WHERE {FILTER_SQL}
-             ORDER BY p.created_at DESC, p.post_id DESC
-             LIMIT $8 OFFSET $9"
-        ))
-        .await?;
-    let rows = client.query(&statement, &params).await?;
+    let sql = format!(
+        "SELECT p.post_id, p.source, p.author, p.content, p.created_at, p.ingested_at
+         FROM {FROM_SQL} WHERE {FILTER_SQL}
+         ORDER BY p.created_at DESC, p.post_id DESC
+         LIMIT $8 OFFSET $9"
+    );
+    let rows = select_page(client, query, &sql, &params).await?;
     with_analyses(client, rows.iter().map(stored_post).collect()).await
 }
 
@@ -322,17 +320,35 @@ pub async fn page_after(
     params.push(&after.created_at);
     params.push(&after.post_id);
     params.push(&limit);
-    let statement = client
-        .prepare_cached(&format!(
-            "SELECT p.post_id, p.source, p.author, p.content, p.created_at, p.ingested_at
-             FROM {FROM_SQL} WHERE {FILTER_SQL}
-               AND (p.created_at, p.post_id) < ($8::timestamptz, $9::varchar)
-             ORDER BY p.created_at DESC, p.post_id DESC
-             LIMIT $10"
-        ))
-        .await?;
-    let rows = client.query(&statement, &params).await?;
+    let sql = format!(
+        "SELECT p.post_id, p.source, p.author, p.content, p.created_at, p.ingested_at
+         FROM {FROM_SQL} WHERE {FILTER_SQL}
+           AND (p.created_at, p.post_id) < ($8::timestamptz, $9::varchar)
+         ORDER BY p.created_at DESC, p.post_id DESC
+         LIMIT $10"
+    );
+    let rows = select_page(client, query, &sql, &params).await?;
     with_analyses(client, rows.iter().map(stored_post).collect()).await
+}
+
+/// Runs a page statement: prepared once per connection, except with a text search.
+///
+/// Whether a search is best served by the trigram index (a rare term) or by walking the
+/// newest posts until the page is full (a common one) depends on the term. A prepared
+/// statement soon runs one generic plan for every term, which cannot use the index at all
+/// (its filter is `$4 IS NULL OR content ILIKE $4`); planned with the term itself, each search
+/// gets its own choice. Planning costs about a millisecond, which the search pays.
+async fn select_page(
+    client: &Pooled,
+    query: &PostQuery,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<Row>, StoreError> {
+    if query.search.is_some() {
+        return Ok(client.query(sql, params).await?);
+    }
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query(&statement, params).await?)
 }
 
 /// `posts` with their analyses attached, newest analysis first.

@@ -80,6 +80,19 @@ impl FilterParams {
         }
     }
 
+    /// The values in the order of [`FILTER_SQL`]'s parameters, owned.
+    pub(crate) fn into_values(self) -> [Box<dyn tokio_postgres::types::ToSql + Sync + Send>; 7] {
+        [
+            Box::new(self.source),
+            Box::new(self.sentiment),
+            Box::new(self.emotion),
+            Box::new(self.search),
+            Box::new(self.author),
+            Box::new(self.from),
+            Box::new(self.to),
+        ]
+    }
+
     pub(crate) fn as_params(&self) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
         vec![
             &self.source,

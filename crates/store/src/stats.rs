@@ -1,6 +1,6 @@
 //! Aggregations over analysed posts: the distribution and time buckets.
 //!
-//! Each reads [`counted_sql`] over a range cut by [`crate::rollups::Plan`]: a distribution counts
+//! Each reads [`counted`] over a range cut by [`crate::rollups::Plan`]: a distribution counts
 //! its range widened to whole minutes (days, hours and minutes from the rollups), a chart counts
 //! whole buckets from the rollup of its bucket width, and a `ListPosts` total counts the exact
 //! range. Filters the rollups do not keep (text search, author) read the posts of the exact
@@ -12,81 +12,118 @@ use tokio_postgres::{Client, types::ToSql};
 use crate::{
     PostQuery, StoreError,
     query::{FILTER_SQL, FROM_SQL, FilterParams},
-    rollups::{Plan, Tier},
+    rollups::{Plan, Segment, Tier},
 };
 
-/// The first parameter of the bounds of [`Plan::bounds`], after the seven of [`FILTER_SQL`].
-const FIRST_BOUND: usize = 8;
-
-/// `column` in either of the two segments whose bounds are parameters `$first..$first + 3`.
-fn in_segments(column: &str, first: usize) -> String {
-    let [a, b, c, d] = [first, first + 1, first + 2, first + 3];
-    format!(
-        "(((${a}::timestamptz IS NULL OR {column} >= ${a})
-           AND (${b}::timestamptz IS NULL OR {column} < ${b}))
-       OR ((${c}::timestamptz IS NULL OR {column} >= ${c})
-           AND (${d}::timestamptz IS NULL OR {column} < ${d})))"
-    )
+/// A statement whose parameters are numbered as they are bound, so that it holds only the
+/// parts a range needs.
+#[derive(Default)]
+struct Statement {
+    values: Vec<Box<dyn ToSql + Sync + Send>>,
 }
 
-/// One row per counted post or rollup row of the range: `at`, `source`, `sentiment`, `emotion`
-/// ('' for none), `posts` and `confidence_sum`. Parameters: `$1..$7` of [`FILTER_SQL`], then the
-/// sixteen bounds of [`Plan::bounds`] (posts, minutes, hours, days).
-fn counted_sql() -> String {
-    let rollup = |table: &str, column: &str, first: usize| {
-        format!(
-            "SELECT {column}, source, sentiment, emotion, posts, confidence_sum FROM {table}
-             WHERE {ROLLUP_FILTER_SQL} AND {}",
-            in_segments(column, first)
-        )
-    };
-    format!(
-        "counted AS (
-             SELECT p.created_at AS at, p.source, a.sentiment_label AS sentiment,
-                    coalesce(a.emotion, '') AS emotion, 1::bigint AS posts,
-                    a.confidence_score::float8 AS confidence_sum
-             FROM {FROM_SQL} WHERE {FILTER_SQL} AND {}
-             UNION ALL {}
-             UNION ALL {}
-             UNION ALL {}
-         )",
-        in_segments("p.created_at", FIRST_BOUND),
-        rollup("sentiment_minutes", "minute", FIRST_BOUND + 4),
-        rollup("sentiment_hours", "hour", FIRST_BOUND + 8),
-        rollup("sentiment_days", "day", FIRST_BOUND + 12),
-    )
+impl Statement {
+    /// Binds `value`; returns its placeholder (`$n`).
+    fn bind<T: ToSql + Sync + Send + 'static>(&mut self, value: T) -> String {
+        self.values.push(Box::new(value));
+        format!("${}", self.values.len())
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values
+            .iter()
+            .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
 }
 
-/// The filters a rollup row can answer, for the parameters of [`FILTER_SQL`].
+/// The filters a rollup row can answer; `$1..$3` are source, sentiment and emotion in both of
+/// [`counted`]'s ways of binding.
 const ROLLUP_FILTER_SQL: &str = "($1::text IS NULL OR source = $1)
       AND ($2::text IS NULL OR sentiment = $2)
       AND ($3::text IS NULL OR emotion = $3)";
 
-/// The filter's values and its range's plan, as the parameters of [`counted_sql`].
-struct Counted {
-    filter: FilterParams,
-    bounds: [Option<DateTime<Utc>>; 16],
+/// `column` inside one of `segments`, the bounds bound to `statement`; `None` when no segment
+/// holds anything.
+fn in_segments(column: &str, segments: [Segment; 2], statement: &mut Statement) -> Option<String> {
+    let parts: Vec<String> = segments
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let mut bounds = Vec::new();
+            if let Some(from) = s.from {
+                bounds.push(format!("{column} >= {}", statement.bind(from)));
+            }
+            if let Some(to) = s.to {
+                bounds.push(format!("{column} < {}", statement.bind(to)));
+            }
+            if bounds.is_empty() {
+                "TRUE".to_owned()
+            } else {
+                format!("({})", bounds.join(" AND "))
+            }
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("({})", parts.join(" OR ")))
 }
 
-impl Counted {
-    /// The range of `query` cut from `finest` to `coarsest` when the rollups can count the
-    /// query; otherwise all of it from the posts, exactly.
-    fn new(query: &PostQuery, finest: Tier, coarsest: Tier) -> Self {
-        let plan = if query.fits_rollups() {
-            Plan::new(query.from, query.to, finest, coarsest)
-        } else {
-            Plan::new(query.from, query.to, Tier::Rows, Tier::Rows)
-        };
-        Counted {
-            filter: FilterParams::new(query),
-            bounds: plan.bounds(),
+/// The `counted` CTE of `query` over `plan`: one row per counted post or rollup row, with
+/// `at`, `source`, `sentiment`, `emotion` ('' for none), `posts` and `confidence_sum`.
+///
+/// Only the tables the plan uses appear: a statement over the partitioned posts costs
+/// milliseconds to plan (every partition is considered), one over a rollup microseconds. When
+/// posts are read, the seven values of [`FILTER_SQL`] are bound first; otherwise only the
+/// three the rollups keep.
+fn counted(query: &PostQuery, plan: &Plan, statement: &mut Statement) -> String {
+    let filter = FilterParams::new(query);
+    let mut branches = Vec::new();
+    let reads_posts = plan.tier(Tier::Rows).iter().any(|s| !s.is_empty());
+    if reads_posts {
+        for value in filter.into_values() {
+            statement.values.push(value);
+        }
+        if let Some(range) = in_segments("p.created_at", plan.tier(Tier::Rows), statement) {
+            branches.push(format!(
+                "SELECT p.created_at AS at, p.source, a.sentiment_label AS sentiment,
+                        coalesce(a.emotion, '') AS emotion, 1::bigint AS posts,
+                        a.confidence_score::float8 AS confidence_sum
+                 FROM {FROM_SQL} WHERE {FILTER_SQL} AND {range}"
+            ));
+        }
+    } else {
+        statement.bind(query.source.clone());
+        statement.bind(query.sentiment.clone());
+        statement.bind(query.emotion.clone());
+    }
+    for (tier, table, column) in [
+        (Tier::Minutes, "sentiment_minutes", "minute"),
+        (Tier::Hours, "sentiment_hours", "hour"),
+        (Tier::Days, "sentiment_days", "day"),
+    ] {
+        if let Some(range) = in_segments(column, plan.tier(tier), statement) {
+            branches.push(format!(
+                "SELECT {column} AS at, source, sentiment, emotion, posts, confidence_sum FROM {table}
+                 WHERE {ROLLUP_FILTER_SQL} AND {range}"
+            ));
         }
     }
+    if branches.is_empty() {
+        // An empty range: the right columns, no rows (and the filter parameters still used).
+        branches.push(format!(
+            "SELECT minute AS at, source, sentiment, emotion, posts, confidence_sum
+             FROM sentiment_minutes WHERE {ROLLUP_FILTER_SQL} AND FALSE"
+        ));
+    }
+    format!("counted AS ({})", branches.join(" UNION ALL "))
+}
 
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        let mut params = self.filter.as_params();
-        params.extend(self.bounds.iter().map(|b| b as &(dyn ToSql + Sync)));
-        params
+/// The plan of `query`'s range cut from `finest` to `coarsest` when the rollups can count the
+/// query; otherwise all of it from the posts, exactly.
+fn plan(query: &PostQuery, finest: Tier, coarsest: Tier) -> Plan {
+    if query.fits_rollups() {
+        Plan::new(query.from, query.to, finest, coarsest)
+    } else {
+        Plan::new(query.from, query.to, Tier::Rows, Tier::Rows)
     }
 }
 
@@ -102,20 +139,24 @@ pub struct Distribution {
 
 /// Sentiment and emotion counts over the posts `query` selects.
 pub async fn distribution(client: &Client, query: &PostQuery) -> Result<Distribution, StoreError> {
-    let counted = Counted::new(query, Tier::Minutes, Tier::Days);
+    let mut statement = Statement::default();
+    let counted = counted(
+        query,
+        &plan(query, Tier::Minutes, Tier::Days),
+        &mut statement,
+    );
     let rows = client
         .query(
             &format!(
-                "WITH {}
+                "WITH {counted}
                  SELECT 's' AS kind, sentiment AS label, sum(posts)::bigint FROM counted
                  GROUP BY sentiment HAVING sum(posts) > 0
                  UNION ALL
                  SELECT 'e', emotion, sum(posts)::bigint FROM counted
                  WHERE emotion <> '' GROUP BY emotion HAVING sum(posts) > 0
-                 ORDER BY 1, 3 DESC, 2",
-                counted_sql()
+                 ORDER BY 1, 3 DESC, 2"
             ),
-            &counted.params(),
+            &statement.params(),
         )
         .await?;
     let mut out = Distribution::default();
@@ -136,14 +177,12 @@ pub async fn distribution(client: &Client, query: &PostQuery) -> Result<Distribu
 /// How many analysed posts match `query`, for its exact range: rollups for the whole minutes,
 /// posts for the seconds at either end. Only for queries that [`PostQuery::fits_rollups`].
 pub async fn count(client: &Client, query: &PostQuery) -> Result<u64, StoreError> {
-    let counted = Counted::new(query, Tier::Rows, Tier::Days);
+    let mut statement = Statement::default();
+    let counted = counted(query, &plan(query, Tier::Rows, Tier::Days), &mut statement);
     let row = client
         .query_one(
-            &format!(
-                "WITH {} SELECT coalesce(sum(posts), 0)::bigint FROM counted",
-                counted_sql()
-            ),
-            &counted.params(),
+            &format!("WITH {counted} SELECT coalesce(sum(posts), 0)::bigint FROM counted"),
+            &statement.params(),
         )
         .await?;
     Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or_default())
@@ -154,16 +193,20 @@ pub async fn distribution_by_source(
     client: &Client,
     query: &PostQuery,
 ) -> Result<Vec<(String, Vec<(String, u64)>)>, StoreError> {
-    let counted = Counted::new(query, Tier::Minutes, Tier::Days);
+    let mut statement = Statement::default();
+    let counted = counted(
+        query,
+        &plan(query, Tier::Minutes, Tier::Days),
+        &mut statement,
+    );
     let rows = client
         .query(
             &format!(
-                "WITH {}
+                "WITH {counted}
                  SELECT source, sentiment, sum(posts)::bigint FROM counted
-                 GROUP BY 1, 2 HAVING sum(posts) > 0 ORDER BY 1, 3 DESC, 2",
-                counted_sql()
+                 GROUP BY 1, 2 HAVING sum(posts) > 0 ORDER BY 1, 3 DESC, 2"
             ),
-            &counted.params(),
+            &statement.params(),
         )
         .await?;
     let mut out: Vec<(String, Vec<(String, u64)>)> = Vec::new();
@@ -240,22 +283,22 @@ pub async fn aggregate(
     };
     // Whole buckets: a chart's bars each count their whole minute, hour or day.
     let tier = bucket.tier();
-    let counted = Counted::new(&bounded, tier, tier);
-    let unit = bucket.sql_unit();
-    let mut params = counted.params();
-    params.push(&unit);
+    let mut statement = Statement::default();
+    let counted = counted(&bounded, &plan(&bounded, tier, tier), &mut statement);
+    let unit = statement.bind(bucket.sql_unit());
+    let (first, last) = (statement.bind(from), statement.bind(to));
     let rows = client
         .query(
             &format!(
                 "WITH buckets AS (
                      SELECT generate_series(
-                         date_trunc($24, $6::timestamptz, 'UTC'),
-                         date_trunc($24, $7::timestamptz - interval '1 microsecond', 'UTC'),
-                         ('1 ' || $24)::interval) AS start
+                         date_trunc({unit}, {first}::timestamptz, 'UTC'),
+                         date_trunc({unit}, {last}::timestamptz - interval '1 microsecond', 'UTC'),
+                         ('1 ' || {unit})::interval) AS start
                  ),
-                 {},
+                 {counted},
                  per_bucket AS (
-                     SELECT date_trunc($24, at, 'UTC') AS start,
+                     SELECT date_trunc({unit}, at, 'UTC') AS start,
                             sum(posts)::bigint AS total,
                             coalesce(sum(posts) FILTER (WHERE sentiment = 'positive'), 0)::bigint
                                 AS positive,
@@ -270,10 +313,9 @@ pub async fn aggregate(
                  SELECT b.start, coalesce(c.total, 0), coalesce(c.positive, 0),
                         coalesce(c.neutral, 0), coalesce(c.negative, 0), coalesce(c.confidence, 0)
                  FROM buckets b LEFT JOIN per_bucket c ON c.start = b.start
-                 ORDER BY b.start",
-                counted_sql()
+                 ORDER BY b.start"
             ),
-            &params,
+            &statement.params(),
         )
         .await?;
     let count = |row: &tokio_postgres::Row, i: usize| {

@@ -99,7 +99,7 @@ pub async fn load(
     let last_day = spec.end.date_naive();
     client
         .execute(
-            "SELECT pulse_create_day_partitions($1, $2)",
+            "SELECT pulse_create_week_partitions($1, $2)",
             &[&first_day, &last_day],
         )
         .await?;

@@ -2,7 +2,7 @@
 //! without losing any, posts stay idempotent across partitions, partitions are created ahead and
 //! dropped behind, and rollups outlive the rows they count.
 
-use chrono::{Duration, TimeDelta, Utc};
+use chrono::{Datelike, Duration, NaiveDate, TimeDelta, Utc};
 use pulse_domain::{Analysis, Post};
 use pulse_store::{
     PostQuery, migrate,
@@ -14,6 +14,11 @@ use pulse_store::{
 
 mod support;
 use support::Db;
+
+/// The Monday that starts the week (and the partition) of `day`.
+fn monday_of(day: NaiveDate) -> NaiveDate {
+    day - TimeDelta::days(i64::from(day.weekday().num_days_from_monday()))
+}
 
 fn post(id: &str) -> Post {
     Post {
@@ -38,16 +43,16 @@ fn analysis(id: &str, label: &str) -> Analysis {
     }
 }
 
-/// Rows as release 4 stored them: 40 posts that arrived 40, 20 and 0 days ago, one of them
+/// Rows as release 4 stored them: 40 posts that arrived 50, 25 and 0 days ago, one of them
 /// analysed twice.
 const OLD_ROWS: &str = "
 INSERT INTO social_media_posts (post_id, source, content, author, created_at, ingested_at)
-SELECT 'old' || n, 'reddit', 'old post ' || n, 'author', now() - (n % 3) * interval '20 days',
-       now() - (n % 3) * interval '20 days'
+SELECT 'old' || n, 'reddit', 'old post ' || n, 'author', now() - (n % 3) * interval '25 days',
+       now() - (n % 3) * interval '25 days'
 FROM generate_series(1, 40) n;
 INSERT INTO sentiment_analysis (post_id, model_name, sentiment_label, confidence_score, analyzed_at)
 SELECT 'old' || n, 'local@1', CASE WHEN n % 2 = 0 THEN 'negative' ELSE 'positive' END, 0.9,
-       now() - (n % 3) * interval '20 days'
+       now() - (n % 3) * interval '25 days'
 FROM generate_series(1, 40) n;
 INSERT INTO sentiment_analysis (post_id, model_name, sentiment_label, confidence_score, analyzed_at)
 VALUES ('old1', 'llm@1', 'neutral', 0.7, now());
@@ -65,7 +70,7 @@ async fn old_database() -> Db {
 }
 
 #[tokio::test]
-async fn the_migration_moves_every_row_into_day_partitions() {
+async fn the_migration_moves_every_row_into_week_partitions() {
     let db = old_database().await;
     let mut client = db.client().await;
     assert_eq!(
@@ -90,19 +95,23 @@ async fn the_migration_moves_every_row_into_day_partitions() {
         "the parent holds no rows of its own"
     );
     let client = db.client().await;
-    let days = partitions::days(&client).await.expect("days");
+    let weeks = partitions::weeks(&client).await.expect("weeks");
     let today = Utc::now().date_naive();
-    for back in [40, 20, 0] {
-        assert!(days.contains(&(today - TimeDelta::days(back))), "{days:?}");
+    for back in [50, 25, 0] {
+        let week = monday_of(today - TimeDelta::days(back));
+        assert!(weeks.contains(&week), "{week} in {weeks:?}");
     }
-    assert!(days.contains(&(today + TimeDelta::days(7))), "a week ahead");
+    assert!(
+        weeks.contains(&monday_of(today + TimeDelta::days(7))),
+        "a week ahead: {weeks:?}"
+    );
     assert_eq!(
         rollups::drift(&client).await.expect("drift"),
         Drift::default()
     );
 
-    // A post stored before the conversion is still a duplicate after it, though its day's
-    // partition is not today's.
+    // A post stored before the conversion is still a duplicate after it, though its week's
+    // partition is not this week's.
     let mut client = db.client().await;
     let outcome = posts::insert_analysed(
         &mut client,
@@ -128,7 +137,7 @@ async fn the_migration_moves_every_row_into_day_partitions() {
 }
 
 #[tokio::test]
-async fn retention_drops_old_days_and_keeps_their_rollups_longer() {
+async fn retention_drops_old_weeks_and_keeps_their_rollups_longer() {
     let db = old_database().await;
     let mut client = db.client().await;
     migrate::run(&mut client).await.expect("migrate");
@@ -144,15 +153,20 @@ async fn retention_drops_old_days_and_keeps_their_rollups_longer() {
         .await
         .expect("maintain")
         .expect("no other instance maintains");
-    // The migration created a partition for every day since the oldest row: 31 to 40 days ago
-    // are past retention.
-    assert_eq!(done.days_dropped, 10, "{done:?}");
+    // The migration created a partition for every week since the oldest row; those that ended
+    // by the Monday of the cutoff's week go, the rest stay (the posts of 25 days ago among them).
+    let today = Utc::now().date_naive();
+    let boundary = monday_of(today - TimeDelta::days(30));
+    let oldest = monday_of(today - TimeDelta::days(50));
+    let past = u32::try_from((boundary - oldest).num_days() / 7).expect("weeks");
+    assert!(past >= 1);
+    assert_eq!(done.weeks_dropped, past, "{done:?}");
     assert_eq!(
         done.keys_deleted, 13,
-        "the posts of 40 days ago: n % 3 == 2"
+        "the posts of 50 days ago: n % 3 == 2"
     );
     assert!(
-        done.partitions_created >= 14,
+        done.partitions_created >= 2,
         "the second week ahead: {done:?}"
     );
     assert_eq!(
@@ -160,12 +174,15 @@ async fn retention_drops_old_days_and_keeps_their_rollups_longer() {
         27
     );
     assert_eq!(db.scalar("SELECT count(*) FROM post_keys").await, 27);
-    let today = Utc::now().date_naive();
-    let days = partitions::days(&client).await.expect("days");
-    assert!(!days.contains(&(today - TimeDelta::days(40))), "{days:?}");
-    assert!(days.contains(&(today + TimeDelta::days(14))), "{days:?}");
+    let weeks = partitions::weeks(&client).await.expect("weeks");
+    assert!(!weeks.contains(&oldest), "{weeks:?}");
+    assert!(weeks.contains(&boundary), "{weeks:?}");
+    assert!(
+        weeks.contains(&monday_of(today + TimeDelta::days(14))),
+        "{weeks:?}"
+    );
 
-    // The hours of the dropped day are still counted: a year's chart keeps its past.
+    // The days of the dropped weeks are still counted: a year's chart keeps its past.
     let after = stats::distribution(&client, &PostQuery::default())
         .await
         .expect("distribution");
@@ -182,19 +199,19 @@ async fn retention_drops_old_days_and_keeps_their_rollups_longer() {
 }
 
 #[tokio::test]
-async fn a_write_for_a_day_without_partition_is_transient_until_maintenance_runs() {
+async fn a_write_for_a_week_without_partition_is_transient_until_maintenance_runs() {
     let db = Db::new("partitions").await;
     let mut client = db.client().await;
-    let suffix = Utc::now().format("%Y%m%d");
+    let suffix = monday_of(Utc::now().date_naive()).format("%Y%m%d");
     client
         .batch_execute(&format!(
             "DROP TABLE social_media_posts_p{suffix}; DROP TABLE sentiment_analysis_p{suffix};"
         ))
         .await
-        .expect("drop today's partitions");
+        .expect("drop this week's partitions");
     let error = posts::insert_analysed(&mut client, &[post("p1")], &[analysis("p1", "positive")])
         .await
-        .expect_err("no partition for today");
+        .expect_err("no partition for this week");
     assert!(error.is_missing_partition(), "{error}");
     assert!(error.is_transient(), "retried, never dead-lettered");
     assert_eq!(

@@ -305,8 +305,13 @@ async fn the_synthetic_loader_writes_what_the_worker_would() {
     let census = posts::census(&client).await.expect("census");
     assert_eq!((census.posts, census.analyses), (5_000, 5_000));
     assert_eq!(census.unanalysed_posts, 0);
-    let days = pulse_store::partitions::days(&client).await.expect("days");
-    assert!(days.len() >= 30, "{days:?}");
+    let weeks = pulse_store::partitions::weeks(&client)
+        .await
+        .expect("weeks");
+    assert!(
+        (5..=7).contains(&weeks.len()),
+        "30 days and the week ahead: {weeks:?}"
+    );
     drop(client);
     assert_eq!(drift(&db).await, Drift::default());
     db.drop().await;

@@ -22,7 +22,7 @@ enum Command {
     Migrate,
     /// Lists migrations this build expects that the database lacks; exits 1 when any.
     Status,
-    /// Creates the coming days' partitions and drops those past retention, once.
+    /// Creates the coming weeks' partitions and drops those past retention, once.
     Maintain(pulse_settings::RetentionSettings),
 }
 

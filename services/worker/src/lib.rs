@@ -9,7 +9,7 @@
 //! posts and analyses in one transaction, acknowledge only after the commit, then announce on
 //! the event feed; entries refused for their content are retried alone and dead-lettered after
 //! `MAX_DELIVERIES`. [`trim`] keeps the stream short without dropping pending entries,
-//! [`maintenance`] keeps the database's day partitions ahead and its retention behind, and
+//! [`maintenance`] keeps the database's week partitions ahead and its retention behind, and
 //! [`dlq`] is the `pulse-worker dlq` command.
 
 pub mod config;

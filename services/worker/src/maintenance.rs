@@ -1,7 +1,7 @@
-//! Keeps the day partitions of the posts ahead of the writes and drops those past retention
-//! (see [`pulse_store::partitions`]): at start, so that a long-stopped deployment finds today's
-//! partition, then every `MAINTENANCE_INTERVAL_SECS`. Every worker runs the loop; an advisory
-//! lock lets one of them work at a time.
+//! Keeps the week partitions of the posts ahead of the writes and drops those past retention
+//! (see [`pulse_store::partitions`]): at start, so that a long-stopped deployment finds this
+//! week's partition, then every `MAINTENANCE_INTERVAL_SECS`. Every worker runs the loop; an
+//! advisory lock lets one of them work at a time.
 
 use std::time::Duration;
 
@@ -44,8 +44,8 @@ async fn maintain_once(
     .await?;
     match done {
         Some(done) => metrics
-            .partition_days_dropped
-            .inc_by(u64::from(done.days_dropped)),
+            .partition_weeks_dropped
+            .inc_by(u64::from(done.weeks_dropped)),
         None => tracing::debug!("another worker is maintaining the partitions"),
     }
     Ok(())

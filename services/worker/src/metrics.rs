@@ -18,7 +18,7 @@ pub struct WorkerMetrics {
     pub entries_failed: IntCounter,
     pub entries_trimmed: IntCounter,
     pub batches_abandoned: IntCounter,
-    pub partition_days_dropped: IntCounter,
+    pub partition_weeks_dropped: IntCounter,
     pub maintenance_failures: IntCounter,
 }
 
@@ -134,10 +134,10 @@ impl WorkerMetrics {
                 "pulse_worker_batches_abandoned_total",
                 "Batches left pending at shutdown because they overran the grace period",
             )?,
-            partition_days_dropped: counter(
+            partition_weeks_dropped: counter(
                 registry,
-                "pulse_worker_partition_days_dropped_total",
-                "Days of posts and analyses dropped past RETENTION_DAYS",
+                "pulse_worker_partition_weeks_dropped_total",
+                "Weeks of posts and analyses dropped past RETENTION_DAYS",
             )?,
             maintenance_failures: counter(
                 registry,
