@@ -7,7 +7,7 @@
 //! range instead, bounded by the caller's statement timeout.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{Client, types::ToSql};
+use tokio_postgres::{Row, types::ToSql};
 
 use crate::{
     PostQuery, StoreError,
@@ -15,11 +15,16 @@ use crate::{
     rollups::{Plan, Segment, Tier},
 };
 
+/// A pooled connection, which keeps prepared statements between uses.
+type Client = crate::pool::Client;
+
 /// A statement whose parameters are numbered as they are bound, so that it holds only the
 /// parts a range needs.
 #[derive(Default)]
 struct Statement {
     values: Vec<Box<dyn ToSql + Sync + Send>>,
+    /// Whether the statement reads the posts (not only rollups).
+    reads_posts: bool,
 }
 
 impl Statement {
@@ -34,6 +39,18 @@ impl Statement {
             .iter()
             .map(|v| v.as_ref() as &(dyn ToSql + Sync))
             .collect()
+    }
+
+    /// Runs `sql` with the bound values. A statement over the rollups alone is prepared once
+    /// per connection (its shapes are few: which segments a range uses), which spares the
+    /// parsing and planning of every dashboard refresh. One that reads the posts is planned for
+    /// its values each time, as a text search must be (see `posts::select_page`).
+    async fn query(&self, client: &Client, sql: &str) -> Result<Vec<Row>, StoreError> {
+        if self.reads_posts {
+            return Ok(client.query(sql, &self.params()).await?);
+        }
+        let prepared = client.prepare_cached(sql).await?;
+        Ok(client.query(&prepared, &self.params()).await?)
     }
 }
 
@@ -78,6 +95,7 @@ fn counted(query: &PostQuery, plan: &Plan, statement: &mut Statement) -> String 
     let filter = FilterParams::new(query);
     let mut branches = Vec::new();
     let reads_posts = plan.tier(Tier::Rows).iter().any(|s| !s.is_empty());
+    statement.reads_posts = reads_posts;
     if reads_posts {
         for value in filter.into_values() {
             statement.values.push(value);
@@ -145,8 +163,9 @@ pub async fn distribution(client: &Client, query: &PostQuery) -> Result<Distribu
         &plan(query, Tier::Minutes, Tier::Days),
         &mut statement,
     );
-    let rows = client
+    let rows = statement
         .query(
+            client,
             &format!(
                 "WITH {counted}
                  SELECT 's' AS kind, sentiment AS label, sum(posts)::bigint FROM counted
@@ -156,7 +175,6 @@ pub async fn distribution(client: &Client, query: &PostQuery) -> Result<Distribu
                  WHERE emotion <> '' GROUP BY emotion HAVING sum(posts) > 0
                  ORDER BY 1, 3 DESC, 2"
             ),
-            &statement.params(),
         )
         .await?;
     let mut out = Distribution::default();
@@ -179,13 +197,14 @@ pub async fn distribution(client: &Client, query: &PostQuery) -> Result<Distribu
 pub async fn count(client: &Client, query: &PostQuery) -> Result<u64, StoreError> {
     let mut statement = Statement::default();
     let counted = counted(query, &plan(query, Tier::Rows, Tier::Days), &mut statement);
-    let row = client
-        .query_one(
+    let rows = statement
+        .query(
+            client,
             &format!("WITH {counted} SELECT coalesce(sum(posts), 0)::bigint FROM counted"),
-            &statement.params(),
         )
         .await?;
-    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or_default())
+    let total: i64 = rows.first().map_or(0, |row| row.get(0));
+    Ok(u64::try_from(total).unwrap_or_default())
 }
 
 /// Sentiment distribution per source.
@@ -199,14 +218,14 @@ pub async fn distribution_by_source(
         &plan(query, Tier::Minutes, Tier::Days),
         &mut statement,
     );
-    let rows = client
+    let rows = statement
         .query(
+            client,
             &format!(
                 "WITH {counted}
                  SELECT source, sentiment, sum(posts)::bigint FROM counted
                  GROUP BY 1, 2 HAVING sum(posts) > 0 ORDER BY 1, 3 DESC, 2"
             ),
-            &statement.params(),
         )
         .await?;
     let mut out: Vec<(String, Vec<(String, u64)>)> = Vec::new();
@@ -287,8 +306,9 @@ pub async fn aggregate(
     let counted = counted(&bounded, &plan(&bounded, tier, tier), &mut statement);
     let unit = statement.bind(bucket.sql_unit());
     let (first, last) = (statement.bind(from), statement.bind(to));
-    let rows = client
+    let rows = statement
         .query(
+            client,
             &format!(
                 "WITH buckets AS (
                      SELECT generate_series(
@@ -315,7 +335,6 @@ pub async fn aggregate(
                  FROM buckets b LEFT JOIN per_bucket c ON c.start = b.start
                  ORDER BY b.start"
             ),
-            &statement.params(),
         )
         .await?;
     let count = |row: &tokio_postgres::Row, i: usize| {
