@@ -8,6 +8,7 @@
 #   SIZES         posts per run, space-separated (default "100000 10000000")
 #   WRK_SECONDS   seconds per endpoint (default 15)
 #   KEEP=1        leave the last database (pulse_bench_reads) in place
+#   REUSE=1       measure the database left by KEEP=1 (one size) instead of loading a new one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -48,10 +49,14 @@ iso() { date -u -d "$1" +%Y-%m-%dT%H:%M:%SZ; }
   echo "# machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB; wrk -t2 -c64 -d${wrk_seconds}s"
   for n in $sizes; do
     scripts/down.sh >/dev/null 2>&1 || true
-    dropdb -h 127.0.0.1 -U postgres --if-exists pulse_bench_reads
     echo
     echo "## $n posts over 30 days"
-    "$bench" load --posts "$n" --days 30 2>/dev/null
+    if [ "${REUSE:-0}" = 1 ]; then
+      psql "$DATABASE_URL" -Atc "SELECT 'reused: ' || count(*) || ' posts' FROM post_keys"
+    else
+      dropdb -h 127.0.0.1 -U postgres --if-exists pulse_bench_reads
+      "$bench" load --posts "$n" --days 30 2>/dev/null
+    fi
     psql "$DATABASE_URL" -Atc "SELECT 'database size: ' || pg_size_pretty(pg_database_size(current_database()))"
     scripts/up.sh >"$out/up-reads.log" 2>&1 || { tail -n 30 "$out/up-reads.log"; exit 1; }
     week=$(iso '7 days ago')
