@@ -454,6 +454,14 @@ impl Platform {
         Ok(pulse_store::posts::census(&client).await?)
     }
 
+    /// Rollup keys whose counts differ from a recount of the stored posts (all zero when every
+    /// post is counted once).
+    pub async fn rollup_drift(&self) -> anyhow::Result<pulse_store::rollups::Drift> {
+        let pool = pulse_store::connect_pool(&self.database.url, 1)?;
+        let client = pool.get().await?;
+        Ok(pulse_store::rollups::drift(&client).await?)
+    }
+
     /// Every stored post id.
     pub async fn stored_ids(&self) -> anyhow::Result<std::collections::HashSet<String>> {
         let pool = pulse_store::connect_pool(&self.database.url, 1)?;

@@ -1,7 +1,8 @@
 //! Fault tests: the stream keeps its promises when things break. Each test runs the whole mesh
 //! against the real PostgreSQL, Redis and ONNX Runtime, breaks one thing for its own services
 //! only (a fault-injecting proxy, or an aborted worker), and checks exact numbers afterwards:
-//! every post stored once, every analysis stored once, nothing left pending.
+//! every post stored once, every analysis stored once, every post counted once in the rollups,
+//! nothing left pending.
 //!
 //! Each test prints a `FAULT` line with its figures (run with `--nocapture` to see them).
 
@@ -109,6 +110,9 @@ struct Figures {
     lost: u64,
     unexpected: u64,
     pending: u64,
+    /// Rollup keys counted other than once per stored post: a post processed twice (or a
+    /// re-analysis applied twice) shows here, where unique constraints hide it in the rows.
+    rollup_drift: pulse_store::rollups::Drift,
 }
 
 /// Counts what is stored against `expected`: duplicates (rows beyond one per post id, or per
@@ -125,6 +129,7 @@ async fn count_figures(platform: &Platform, expected: &HashSet<String>) -> anyho
         lost: expected.difference(&stored).count() as u64,
         unexpected: stored.difference(expected).count() as u64,
         pending: backlog.pending + backlog.lag.unwrap_or(backlog.length),
+        rollup_drift: platform.rollup_drift().await?,
     })
 }
 
@@ -135,6 +140,11 @@ fn assert_exact(figures: &Figures, expected: u64) {
     assert_eq!(figures.posts, expected, "{figures:?}");
     assert_eq!(figures.analyses, expected, "{figures:?}");
     assert_eq!(figures.pending, 0, "{figures:?}");
+    assert_eq!(
+        figures.rollup_drift,
+        pulse_store::rollups::Drift::default(),
+        "{figures:?}"
+    );
 }
 
 /// Entries pending for one consumer.
