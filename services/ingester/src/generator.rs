@@ -41,18 +41,9 @@ const NEGATIVE: &[&str] = &[
     "Hate how slow the {product} has become.",
 ];
 
-const PRODUCTS: &[&str] = &[
-    "iPhone 16",
-    "Galaxy S25",
-    "Pixel 9",
-    "MacBook Air",
-    "PlayStation 5",
-    "Tesla Model 3",
-    "AirPods Pro",
-    "Kindle",
-    "Surface Laptop",
-    "Apple Watch",
-];
+/// The products posts are about: the default entity catalogue of the insights, so that the
+/// synthetic stream names what the insights look for.
+const PRODUCTS: &[&str] = pulse_insights::entities::DEFAULT_PRODUCTS;
 
 const SOURCES: &[&str] = &["twitter", "reddit", "facebook", "instagram"];
 
