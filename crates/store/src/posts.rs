@@ -156,7 +156,8 @@ async fn write_analysed(
             &[&ids, &sources, &contents, &authors, &created],
         )
         .await?;
-    let new_posts: Vec<String> = new_posts.iter().map(|row| row.get(0)).collect();
+    let new_posts: std::collections::HashSet<String> =
+        new_posts.iter().map(|row| row.get(0)).collect();
 
     let a_ids: Vec<&str> = analyses.iter().map(|a| a.post_id.as_str()).collect();
     // A post stored by an earlier transaction may get its next analysis from two transactions
@@ -165,7 +166,7 @@ async fn write_analysed(
     let stored_before: Vec<&str> = a_ids
         .iter()
         .copied()
-        .filter(|id| !new_posts.iter().any(|new| new == id))
+        .filter(|id| !new_posts.contains(*id))
         .collect();
     if !stored_before.is_empty() {
         tx.execute(

@@ -84,20 +84,28 @@ fn in_segments(column: &str, segments: [Segment; 2], statement: &mut Statement) 
     (!parts.is_empty()).then(|| format!("({})", parts.join(" OR ")))
 }
 
-/// The `counted` CTE of `query` over `plan`: one row per counted post or rollup row, with
-/// `at`, `source`, `sentiment`, `emotion` ('' for none), `posts` and `confidence_sum`.
+/// The `counted` CTE of `query` and the statement holding its values: one row per counted post
+/// or rollup row, with `at`, `source`, `sentiment`, `emotion` ('' for none), `posts` and
+/// `confidence_sum`. The range is cut from `finest` to `coarsest` when the rollups can count
+/// the query ([`PostQuery::fits_rollups`]); otherwise all of it is read from the posts, exactly.
 ///
 /// Only the tables the plan uses appear: a statement over the partitioned posts costs
 /// milliseconds to plan (every partition is considered), one over a rollup microseconds. When
 /// posts are read, the seven values of [`FILTER_SQL`] are bound first; otherwise only the
 /// three the rollups keep.
-fn counted(query: &PostQuery, plan: &Plan, statement: &mut Statement) -> String {
-    let filter = FilterParams::new(query);
+fn counted(query: &PostQuery, finest: Tier, coarsest: Tier) -> (Statement, String) {
+    let plan = if query.fits_rollups() {
+        Plan::new(query.from, query.to, finest, coarsest)
+    } else {
+        Plan::new(query.from, query.to, Tier::Rows, Tier::Rows)
+    };
+    let mut owned = Statement::default();
+    let statement = &mut owned;
     let mut branches = Vec::new();
     let reads_posts = plan.tier(Tier::Rows).iter().any(|s| !s.is_empty());
     statement.reads_posts = reads_posts;
     if reads_posts {
-        for value in filter.into_values() {
+        for value in FilterParams::new(query).into_values() {
             statement.values.push(value);
         }
         if let Some(range) = in_segments("p.created_at", plan.tier(Tier::Rows), statement) {
@@ -132,17 +140,8 @@ fn counted(query: &PostQuery, plan: &Plan, statement: &mut Statement) -> String 
              FROM sentiment_minutes WHERE {ROLLUP_FILTER_SQL} AND FALSE"
         ));
     }
-    format!("counted AS ({})", branches.join(" UNION ALL "))
-}
-
-/// The plan of `query`'s range cut from `finest` to `coarsest` when the rollups can count the
-/// query; otherwise all of it from the posts, exactly.
-fn plan(query: &PostQuery, finest: Tier, coarsest: Tier) -> Plan {
-    if query.fits_rollups() {
-        Plan::new(query.from, query.to, finest, coarsest)
-    } else {
-        Plan::new(query.from, query.to, Tier::Rows, Tier::Rows)
-    }
+    let sql = format!("counted AS ({})", branches.join(" UNION ALL "));
+    (owned, sql)
 }
 
 /// Posts per label.
@@ -157,12 +156,7 @@ pub struct Distribution {
 
 /// Sentiment and emotion counts over the posts `query` selects.
 pub async fn distribution(client: &Client, query: &PostQuery) -> Result<Distribution, StoreError> {
-    let mut statement = Statement::default();
-    let counted = counted(
-        query,
-        &plan(query, Tier::Minutes, Tier::Days),
-        &mut statement,
-    );
+    let (statement, counted) = counted(query, Tier::Minutes, Tier::Days);
     let rows = statement
         .query(
             client,
@@ -195,8 +189,7 @@ pub async fn distribution(client: &Client, query: &PostQuery) -> Result<Distribu
 /// How many analysed posts match `query`, for its exact range: rollups for the whole minutes,
 /// posts for the seconds at either end. Only for queries that [`PostQuery::fits_rollups`].
 pub async fn count(client: &Client, query: &PostQuery) -> Result<u64, StoreError> {
-    let mut statement = Statement::default();
-    let counted = counted(query, &plan(query, Tier::Rows, Tier::Days), &mut statement);
+    let (statement, counted) = counted(query, Tier::Rows, Tier::Days);
     let rows = statement
         .query(
             client,
@@ -212,12 +205,7 @@ pub async fn distribution_by_source(
     client: &Client,
     query: &PostQuery,
 ) -> Result<Vec<(String, Vec<(String, u64)>)>, StoreError> {
-    let mut statement = Statement::default();
-    let counted = counted(
-        query,
-        &plan(query, Tier::Minutes, Tier::Days),
-        &mut statement,
-    );
+    let (statement, counted) = counted(query, Tier::Minutes, Tier::Days);
     let rows = statement
         .query(
             client,
@@ -302,8 +290,7 @@ pub async fn aggregate(
     };
     // Whole buckets: a chart's bars each count their whole minute, hour or day.
     let tier = bucket.tier();
-    let mut statement = Statement::default();
-    let counted = counted(&bounded, &plan(&bounded, tier, tier), &mut statement);
+    let (mut statement, counted) = counted(&bounded, tier, tier);
     let unit = statement.bind(bucket.sql_unit());
     let (first, last) = (statement.bind(from), statement.bind(to));
     let rows = statement
