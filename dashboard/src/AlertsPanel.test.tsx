@@ -12,6 +12,18 @@ describe("AlertsPanel", () => {
     expect(items[0].textContent).toContain("negative spike: 0.72 (threshold 0.50) over 40 posts");
   });
 
+  it("names the drivers of an alert, and reads older alerts without them as before", () => {
+    const drivers = [
+      { term: "Pixel 9", kind: "entity", score: 5.1, count: 40, baseline_count: 3, share: 0.2, baseline_share: 0.02 },
+      { term: "battery drains", kind: "phrase", score: 4.2, count: 12, baseline_count: 0, share: 0.06, baseline_share: 0 },
+      { term: "overheating", kind: "word", score: 4, count: 9, baseline_count: 1, share: 0.05, baseline_share: 0.01 },
+    ];
+    render(<AlertsPanel alerts={[alert(2, { details: { drivers } }), alert(1, { details: { window_minutes: 5 } })]} />);
+    const items = within(screen.getByRole("list", { name: "Recent alerts" })).getAllByRole("listitem");
+    expect(items[0].textContent).toContain("over 40 posts — driven by Pixel 9, battery drains, overheating");
+    expect(items[1].textContent).toMatch(/over 40 posts$/);
+  });
+
   it("has empty, loading and error states", () => {
     const { rerender } = render(<AlertsPanel alerts={[]} />);
     expect(screen.getByRole("status").textContent).toContain("No alerts");
@@ -36,5 +48,16 @@ describe("AlertBanner", () => {
     expect(banner.textContent).toContain("volume drop: 2.00 (threshold 10.00)");
     fireEvent.click(screen.getByRole("button", { name: "Dismiss alert" }));
     expect(onDismiss).toHaveBeenCalledTimes(1);
+  });
+
+  it("names what drove the alert", () => {
+    const details = { drivers: [{ term: "Pixel 9", kind: "entity" }, { term: "#recall", kind: "hashtag" }] };
+    render(<AlertBanner alert={alert(4, { details })} onDismiss={() => {}} />);
+    expect(screen.getByRole("alert").textContent).toContain("negative spike: 0.72 (threshold 0.50) over 40 posts — driven by Pixel 9, #recall");
+  });
+
+  it("reads an alert whose drivers are empty as before", () => {
+    render(<AlertBanner alert={alert(5, { details: { drivers: [] } })} onDismiss={() => {}} />);
+    expect(screen.getByRole("alert").textContent).not.toContain("driven by");
   });
 });

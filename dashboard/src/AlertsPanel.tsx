@@ -1,4 +1,4 @@
-import type { Alert } from "./api";
+import { type Alert, alertDrivers } from "./api";
 import { formatTime } from "./format";
 import { Empty, ErrorMessage, Loading } from "./StatusMessage";
 
@@ -6,7 +6,10 @@ export function describeAlert(alert: Alert): string {
   const kind = alert.alert_type.replace(/_/g, " ");
   const actual = Number.isFinite(alert.actual_value) ? alert.actual_value.toFixed(2) : "?";
   const threshold = Number.isFinite(alert.threshold_value) ? alert.threshold_value.toFixed(2) : "?";
-  return `${kind}: ${actual} (threshold ${threshold}) over ${alert.post_count} posts`;
+  const drivers = alertDrivers(alert).map((d) => d.term);
+  // Older alerts carry no drivers: then the alert reads as it always did.
+  const driven = drivers.length > 0 ? ` — driven by ${drivers.join(", ")}` : "";
+  return `${kind}: ${actual} (threshold ${threshold}) over ${alert.post_count} posts${driven}`;
 }
 
 interface Props {

@@ -316,6 +316,146 @@ export async function analyzeText(text: string, fetcher: Fetcher = fetch, signal
   return results;
 }
 
+// --- insights: what drives a sentiment, and how each entity is talked about --------------------
+
+export type DriverKind = "word" | "phrase" | "hashtag" | "mention" | "entity";
+
+/** A time window of an insights answer (RFC 3339 bounds). */
+export interface TimeWindow {
+  from: string;
+  to: string;
+}
+
+/** The `from`/`to` the insights endpoints take; either may be absent (the gateway defaults them). */
+export interface TimeRange {
+  from?: string;
+  to?: string;
+}
+
+export interface DriverExample {
+  post_id: string;
+  source: string;
+  author: string;
+  content: string;
+  created_at: string | null;
+  sentiment_label: string | null;
+}
+
+export interface Driver {
+  /** Display text: entities keep their catalogue name ("Pixel 9"), hashtags "#pixel", mentions "@support". */
+  term: string;
+  kind: DriverKind;
+  /** z of the weighted log-odds ratio (what drivers are ranked by). */
+  score: number;
+  log_odds: number;
+  count: number;
+  baseline_count: number;
+  share: number;
+  baseline_share: number;
+  sentiment_split: Record<Sentiment, number>;
+  examples: DriverExample[];
+}
+
+export interface Drivers {
+  window: TimeWindow;
+  baseline: TimeWindow;
+  sentiment: Sentiment;
+  posts: number;
+  baseline_posts: number;
+  threshold: number;
+  terms_tested: number;
+  drivers: Driver[];
+}
+
+export interface EntitySentiment {
+  entity: string;
+  kind: "entity" | "hashtag";
+  posts: number;
+  positive: number;
+  neutral: number;
+  negative: number;
+  baseline_posts: number;
+  baseline_positive: number;
+  baseline_neutral: number;
+  baseline_negative: number;
+  /** Relative change in volume, and change in each sentiment's share (fraction points); null without a baseline. */
+  change: { posts: number | null; positive: number | null; neutral: number | null; negative: number | null };
+}
+
+export interface Entities {
+  window: TimeWindow;
+  baseline: TimeWindow;
+  entities: EntitySentiment[];
+}
+
+/** A driver as an alert's `details.drivers` names it. */
+export interface AlertDriver {
+  term: string;
+  kind: string;
+  score: number | null;
+  count: number | null;
+  baseline_count: number | null;
+  share: number | null;
+  baseline_share: number | null;
+}
+
+export interface InsightOptions {
+  /** Length of the baseline window (`30m`, `1h`, `24h`, `7d` or seconds); the gateway's default is the window's own length. */
+  baseline?: string;
+  limit?: number;
+}
+
+/** The query string of an insights request: only the range of `range` (other post filters do not apply). */
+function insightsQuery(range: TimeRange, extra: Record<string, string | number | undefined>): string {
+  return toQuery({ from: range.from, to: range.to }, extra);
+}
+
+/** The terms that rose most in `sentiment` posts of the range against the baseline before it. */
+export async function fetchDrivers(
+  range: TimeRange,
+  sentiment: Sentiment = "negative",
+  fetcher: Fetcher = fetch,
+  signal?: AbortSignal,
+  options: InsightOptions = {},
+): Promise<Drivers> {
+  const query = insightsQuery(range, { sentiment, baseline: options.baseline, limit: options.limit });
+  return (await getJson<Drivers>(withQuery("/api/insights/drivers", query), fetcher, signal)).data;
+}
+
+/** Volume and sentiment per entity in the range, against the baseline before it. */
+export async function fetchEntities(
+  range: TimeRange,
+  fetcher: Fetcher = fetch,
+  signal?: AbortSignal,
+  options: InsightOptions = {},
+): Promise<Entities> {
+  const query = insightsQuery(range, { baseline: options.baseline, limit: options.limit });
+  return (await getJson<Entities>(withQuery("/api/insights/entities", query), fetcher, signal)).data;
+}
+
+/**
+ * The drivers an alert names in `details.drivers`. Older alerts have none, and `details` is
+ * whatever the service stored, so anything unexpected is skipped rather than trusted.
+ */
+export function alertDrivers(alert: Pick<Alert, "details">): AlertDriver[] {
+  const details = alert.details;
+  if (!isRecord(details) || !Array.isArray(details.drivers)) return [];
+  const out: AlertDriver[] = [];
+  for (const item of details.drivers) {
+    if (!isRecord(item) || typeof item.term !== "string" || item.term.trim() === "") continue;
+    out.push({
+      term: item.term,
+      kind: typeof item.kind === "string" ? item.kind : "word",
+      score: toNumber(item.score),
+      count: toNumber(item.count),
+      baseline_count: toNumber(item.baseline_count),
+      share: toNumber(item.share),
+      baseline_share: toNumber(item.baseline_share),
+    });
+  }
+  return out;
+}
+
 /** A message of the live feed. */
 export type LiveMessage =
   | { type: "connected"; data: unknown; timestamp?: string }
