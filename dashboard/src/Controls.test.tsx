@@ -55,4 +55,15 @@ describe("Controls", () => {
     await waitFor(() => expect(onChange).toHaveBeenCalledWith({ ...DEFAULT_FILTERS, search: "battery" }));
     expect(queryOf(onChange.mock.lastCall![0])).toBe("search=battery&from=2026-11-28T20%3A00%3A00.000Z");
   });
+
+  it("shows a search set from elsewhere (a driver's term), and its removal", () => {
+    const onChange = vi.fn();
+    const { rerender } = render(<Controls value={DEFAULT_FILTERS} onChange={onChange} searchDelayMs={10} />);
+    const box = screen.getByLabelText("Search posts") as HTMLInputElement;
+    rerender(<Controls value={{ ...DEFAULT_FILTERS, search: "battery drains" }} onChange={onChange} searchDelayMs={10} />);
+    expect(box.value).toBe("battery drains");
+    rerender(<Controls value={DEFAULT_FILTERS} onChange={onChange} searchDelayMs={10} />);
+    expect(box.value).toBe("");
+    expect(onChange).not.toHaveBeenCalled();
+  });
 });

@@ -33,12 +33,25 @@ export function Controls({ value, onChange, searchDelayMs = 350, sources = SOURC
   const latest = useRef({ value, onChange });
   latest.current = { value, onChange };
 
+  // The search last committed here, to tell a search set elsewhere (a driver's term) apart.
+  const committed = useRef(value.search);
+
   // Commit the search text once typing pauses.
   useEffect(() => {
     if (search === latest.current.value.search) return;
-    const timer = setTimeout(() => latest.current.onChange({ ...latest.current.value, search }), searchDelayMs);
+    const timer = setTimeout(() => {
+      committed.current = search;
+      latest.current.onChange({ ...latest.current.value, search });
+    }, searchDelayMs);
     return () => clearTimeout(timer);
   }, [search, searchDelayMs]);
+
+  // A search set from outside shows in the box (without undoing what is being typed).
+  useEffect(() => {
+    if (value.search === committed.current) return;
+    committed.current = value.search;
+    setSearch(value.search);
+  }, [value.search]);
 
   const set = (patch: Partial<DashboardFilters>) => onChange({ ...value, ...patch });
   const customInvalid =

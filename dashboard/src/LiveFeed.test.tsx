@@ -9,6 +9,11 @@ describe("LiveFeed", () => {
     expect(screen.getByRole("status").textContent).toContain("Waiting for posts");
   });
 
+  it("says which term it waits for when the feed is filtered", () => {
+    render(<LiveFeed posts={[]} term="battery drains" />);
+    expect(screen.getByRole("status").textContent).toBe("Waiting for posts mentioning “battery drains”…");
+  });
+
   it("shows sentiment and emotion badges, confidence, source and time", () => {
     render(<LiveFeed posts={[post(1, { sentiment_label: "negative", emotion: "anger", confidence_score: 0.876, source: "reddit" })]} />);
     const item = within(screen.getByRole("list", { name: "Live feed" })).getByRole("listitem");

@@ -7,12 +7,14 @@ interface Props {
   posts: Post[];
   /** Most posts shown; the list never grows past it. */
   max?: number;
+  /** The text posts are filtered by, if any (for the empty state). */
+  term?: string;
 }
 
 /** The newest analysed posts, newest first; new ones animate in. */
-export function LiveFeed({ posts, max = 50 }: Props) {
+export function LiveFeed({ posts, max = 50, term = "" }: Props) {
   if (posts.length === 0) {
-    return <Empty>Waiting for posts…</Empty>;
+    return <Empty>{term.trim() ? `Waiting for posts mentioning “${term.trim()}”…` : "Waiting for posts…"}</Empty>;
   }
   return (
     <ul className="feed" aria-label="Live feed" aria-live="polite" aria-relevant="additions">

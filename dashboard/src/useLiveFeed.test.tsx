@@ -1,7 +1,7 @@
 import { act, renderHook } from "@testing-library/react";
 import type { Post } from "./api";
 import { alert, post } from "./fixtures";
-import { backoffDelay, type LiveFeedOptions, type SocketLike, useLiveFeed } from "./useLiveFeed";
+import { backoffDelay, type LiveFeedOptions, mentions, type SocketLike, useLiveFeed } from "./useLiveFeed";
 
 class MockSocket implements SocketLike {
   static all: MockSocket[] = [];
@@ -169,6 +169,40 @@ describe("useLiveFeed", () => {
       last().message("new_post", post(3, { sentiment_label: "negative" }));
     });
     expect(hook.result.current.posts.map((p) => p.post_id)).toEqual(["p3"]);
+  });
+
+  it("keeps only posts mentioning the term, whatever the case, and catches up for it", async () => {
+    const { hook, options, catchUp, setCatchUp } = setup({ maxPosts: 10 });
+    act(() => last().open());
+    await flush();
+    act(() => last().message("new_post", post(2, { content: "my Pixel 9 is great" })));
+    expect(hook.result.current.posts.map((p) => p.post_id)).toEqual(["p2", "p1"]);
+
+    setCatchUp([post(5, { content: "PIXEL 9 overheats" }), post(4, { content: "nothing to see" })]);
+    hook.rerender({ ...options, maxPosts: 10, term: "pixel 9" });
+    await flush();
+    expect(catchUp).toHaveBeenCalledTimes(2);
+    expect(hook.result.current.posts.map((p) => p.post_id)).toEqual(["p5", "p2"]);
+    act(() => {
+      last().message("new_post", post(6, { content: "battery drains fast" }));
+      last().message("new_post", post(7, { content: "the pixel 9 battery drains" }));
+    });
+    expect(hook.result.current.posts.map((p) => p.post_id)).toEqual(["p7", "p5", "p2"]);
+
+    // Without the term, everything shows again.
+    setCatchUp([post(8, { content: "anything" })]);
+    hook.rerender({ ...options, maxPosts: 10, term: "" });
+    await flush();
+    expect(hook.result.current.posts.map((p) => p.post_id)).toEqual(["p8", "p7", "p5", "p2"]);
+  });
+
+  it("matches a term as a case-insensitive substring", () => {
+    expect(mentions("My Pixel 9 died", "pixel 9")).toBe(true);
+    expect(mentions("#Pixel launch", "#pixel")).toBe(true);
+    expect(mentions("ask @Support", "@support")).toBe(true);
+    expect(mentions("iPhone 16", "pixel")).toBe(false);
+    expect(mentions("anything", "")).toBe(true);
+    expect(mentions("anything", "  ")).toBe(true);
   });
 
   it("closes the socket and stops retrying on unmount", () => {

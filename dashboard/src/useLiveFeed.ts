@@ -25,6 +25,8 @@ export interface LiveFeedOptions {
   /** Server-side (subscribe message) and client-side filters of the feed. */
   source?: string;
   sentiment?: string;
+  /** Client-side only: posts must mention this text, whatever the case (the server has no text filter). */
+  term?: string;
   onAlert?: (alert: Alert) => void;
   /** A post or a metrics update arrived (the caller may refresh its aggregates). */
   onActivity?: () => void;
@@ -71,8 +73,17 @@ export function mergePosts(current: Post[], incoming: Post[], max: number): Post
   return [...byId.values()].sort((a, b) => postTime(b) - postTime(a)).slice(0, max);
 }
 
-function matches(post: Post, source?: string, sentiment?: string): boolean {
-  return (!source || post.source === source) && (!sentiment || post.sentiment_label === sentiment);
+/**
+ * Whether `content` mentions `term`: a case-insensitive substring, as the posts table's search
+ * (an ILIKE) matches, so the feed and the table agree. An empty term matches everything.
+ */
+export function mentions(content: string, term: string | undefined): boolean {
+  const needle = term?.trim().toLowerCase();
+  return !needle || content.toLowerCase().includes(needle);
+}
+
+function matches(post: Post, source?: string, sentiment?: string, term?: string): boolean {
+  return (!source || post.source === source) && (!sentiment || post.sentiment_label === sentiment) && mentions(post.content, term);
 }
 
 const OPEN = 1;
@@ -82,6 +93,7 @@ export function useLiveFeed(options: LiveFeedOptions): LiveFeed {
     maxPosts = 50,
     source = "",
     sentiment = "",
+    term = "",
     initialDelayMs = 500,
     maxDelayMs = 15_000,
     jitter = 0.2,
@@ -96,17 +108,17 @@ export function useLiveFeed(options: LiveFeedOptions): LiveFeed {
   // The latest options, read by the long-lived socket handlers.
   const latest = useRef(options);
   latest.current = options;
-  const filters = useRef({ source, sentiment, maxPosts });
-  filters.current = { source, sentiment, maxPosts };
+  const filters = useRef({ source, sentiment, term, maxPosts });
+  filters.current = { source, sentiment, term, maxPosts };
   const socketRef = useRef<SocketLike | null>(null);
 
   const runCatchUp = useCallback(() => {
-    const { source: s, sentiment: se, maxPosts: max } = filters.current;
+    const { source: s, sentiment: se, term: t, maxPosts: max } = filters.current;
     return latest.current
       .catchUp()
       .then((fetched) => {
         // Keep live posts that arrived meanwhile, drop anything outside the filters.
-        setPosts((current) => mergePosts(current, fetched, max).filter((p) => matches(p, s, se)));
+        setPosts((current) => mergePosts(current, fetched, max).filter((p) => matches(p, s, se, t)));
         setCatchUpError(null);
       })
       .catch((e: unknown) => setCatchUpError(e instanceof Error ? e.message : String(e)));
@@ -146,8 +158,8 @@ export function useLiveFeed(options: LiveFeedOptions): LiveFeed {
         if (!message || disposed) return;
         switch (message.type) {
           case "new_post": {
-            const { source: s, sentiment: se, maxPosts: max } = filters.current;
-            if (matches(message.data, s, se)) setPosts((current) => mergePosts(current, [message.data], max));
+            const { source: s, sentiment: se, term: t, maxPosts: max } = filters.current;
+            if (matches(message.data, s, se, t)) setPosts((current) => mergePosts(current, [message.data], max));
             latest.current.onActivity?.();
             break;
           }
@@ -206,13 +218,14 @@ export function useLiveFeed(options: LiveFeedOptions): LiveFeed {
       firstFilters.current = false;
       return;
     }
-    setPosts((current) => current.filter((p) => matches(p, source, sentiment)));
+    setPosts((current) => current.filter((p) => matches(p, source, sentiment, term)));
     const socket = socketRef.current;
     if (socket && socket.readyState === OPEN) {
+      // Re-subscribing with unchanged server filters (only the term changed) is harmless.
       socket.send(JSON.stringify({ type: "subscribe", source: source || null, sentiment: sentiment || null }));
       void runCatchUp();
     }
-  }, [source, sentiment, runCatchUp]);
+  }, [source, sentiment, term, runCatchUp]);
 
   const reconnectNow = useCallback(() => setGeneration((g) => g + 1), []);
 
