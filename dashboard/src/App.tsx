@@ -1,15 +1,27 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { type Alert, exportCsvUrl, fetchAggregate, fetchAlerts, fetchDistribution, fetchPosts } from "./api";
+import {
+  type Alert,
+  exportCsvUrl,
+  fetchAggregate,
+  fetchAlerts,
+  fetchDistribution,
+  fetchDrivers,
+  fetchEntities,
+  fetchPosts,
+  type Sentiment,
+} from "./api";
 import { AlertBanner } from "./AlertBanner";
 import { AlertsPanel } from "./AlertsPanel";
 import { AnalyzeBox } from "./AnalyzeBox";
 import { ConnectionIndicator } from "./ConnectionIndicator";
 import { Controls } from "./Controls";
 import { DistributionChart } from "./DistributionChart";
+import { DriversPanel, TermFilter } from "./DriversPanel";
+import { EntitiesPanel } from "./EntitiesPanel";
 import { LiveFeed } from "./LiveFeed";
 import { MetricsCards } from "./MetricsCards";
 import { PostsTable } from "./PostsTable";
-import { bucketFor, DEFAULT_FILTERS, type DashboardFilters, toPostFilters } from "./range";
+import { bucketFor, DEFAULT_FILTERS, type DashboardFilters, resolveRange, toPostFilters } from "./range";
 import { SentimentChart } from "./SentimentChart";
 import { useLiveFeed } from "./useLiveFeed";
 import { useResource } from "./useResource";
@@ -31,6 +43,7 @@ export function App() {
   const [tick, setTick] = useState(0);
   const [liveAlerts, setLiveAlerts] = useState<Alert[]>([]);
   const [banner, setBanner] = useState<Alert | null>(null);
+  const [driversSentiment, setDriversSentiment] = useState<Sentiment>("negative");
 
   const refresh = useCallback(() => setTick((t) => t + 1), []);
   const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
@@ -55,10 +68,14 @@ export function App() {
   }, []);
 
   const live = useLiveFeed({
-    catchUp: () => fetchPosts({ source: filters.source, sentiment: filters.sentiment }, { limit: FEED_LENGTH }).then((p) => p.posts),
+    catchUp: () =>
+      fetchPosts({ source: filters.source, sentiment: filters.sentiment, search: filters.search }, { limit: FEED_LENGTH }).then(
+        (p) => p.posts,
+      ),
     maxPosts: FEED_LENGTH,
     source: filters.source,
     sentiment: filters.sentiment,
+    term: filters.search,
     onAlert,
     onActivity,
     onReconnected: refresh,
@@ -73,6 +90,12 @@ export function App() {
     `${key}#${offset}`,
   );
   const alerts = useResource((signal) => fetchAlerts(ALERTS_KEPT, fetch, signal), `alerts#${tick}`);
+  // Insights take only the range (the baseline is the same length before it, the gateway's default).
+  const drivers = useResource(
+    (signal) => fetchDrivers(resolveRange(filters), driversSentiment, fetch, signal),
+    `${key}#${driversSentiment}`,
+  );
+  const entities = useResource((signal) => fetchEntities(resolveRange(filters), fetch, signal), key);
 
   const shownAlerts = alerts.data
     ? [...liveAlerts, ...alerts.data.filter((a) => !liveAlerts.some((l) => l.id === a.id))].slice(0, ALERTS_KEPT)
@@ -84,6 +107,8 @@ export function App() {
     setFilters(next);
     setOffset(0);
   };
+  // A driver or entity filters the posts table and the live feed through the search filter.
+  const filterByTerm = (term: string) => changeFilters({ ...filters, search: term });
 
   return (
     <>
@@ -112,8 +137,27 @@ export function App() {
                 Cannot catch up on recent posts: {live.catchUpError}
               </p>
             )}
-            <LiveFeed posts={live.posts} max={FEED_LENGTH} />
+            <TermFilter term={filters.search} onClear={() => filterByTerm("")} />
+            <LiveFeed posts={live.posts} max={FEED_LENGTH} term={filters.search} />
           </section>
+        </div>
+        <div className="grid halves">
+          <DriversPanel
+            drivers={drivers.data}
+            error={drivers.error}
+            loading={drivers.loading}
+            sentiment={driversSentiment}
+            onSentiment={setDriversSentiment}
+            activeTerm={filters.search}
+            onTerm={filterByTerm}
+          />
+          <EntitiesPanel
+            entities={entities.data}
+            error={entities.error}
+            loading={entities.loading}
+            activeTerm={filters.search}
+            onTerm={filterByTerm}
+          />
         </div>
         <div className="grid two">
           <section className="panel" aria-labelledby="distribution-title">
