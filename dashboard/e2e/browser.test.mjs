@@ -238,6 +238,74 @@ try {
   await page.getByLabel("Sentiment", { exact: true }).selectOption("");
   await page.getByLabel("Source", { exact: true }).selectOption("");
 
+  // The insights panels. The generator writes about its products all the time, so the entity
+  // table fills within a minute; drivers may rightly be none in a quiet window, and then the
+  // panel has to say so instead of drawing an empty list.
+  log("checking the insights panels");
+  const driversPanel = page.getByRole("region", { name: "What’s driving it" });
+  const entitiesPanel = page.getByRole("region", { name: "Sentiment by product" });
+  await waitFor("rows in the entity table", async () => (await page.getByTestId("entity-row").count()) > 0, 60_000, 1_000);
+  const entityNames = () => page.getByTestId("entity-row").evaluateAll((rows) => rows.map((r) => r.querySelector("th button")?.textContent ?? ""));
+  const apiEntities = (await api(`/api/insights/entities?from=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}`)).data;
+  const shownEntities = await entityNames();
+  log(`entities shown: ${shownEntities.join(", ")}; API: ${apiEntities.entities.map((e) => e.entity).join(", ")}`);
+  assert(
+    shownEntities.some((n) => apiEntities.entities.some((e) => e.entity === n)),
+    "the entity table shows the API's entities",
+  );
+  const arrowLabels = await page
+    .getByTestId("entity-row")
+    .first()
+    .getByRole("img")
+    .evaluateAll((els) => els.map((e) => e.getAttribute("aria-label")));
+  assert(arrowLabels.length === 4, `a volume and three share changes in the first entity row (${arrowLabels.join(" | ")})`);
+  for (const l of arrowLabels.slice(1)) {
+    assert(/^(positive|neutral|negative) share( (up|down) \d+ points?| unchanged|: no baseline to compare)$/.test(l), `a change label in words (${l})`);
+  }
+  await waitFor(
+    "drivers or the quiet-window message",
+    async () => {
+      if ((await driversPanel.getByRole("alert").count()) > 0) throw new Error(await driversPanel.getByRole("alert").first().textContent());
+      return (await driversPanel.getByTestId("driver").count()) > 0 || (await driversPanel.getByText(/Nothing stands out|No negative posts/).count()) > 0;
+    },
+    30_000,
+    500,
+  );
+  const driverTerms = await driversPanel.locator(".driver-term").allTextContents();
+  log(driverTerms.length > 0 ? `negative drivers: ${driverTerms.join(", ")}` : "no negative drivers (a quiet window)");
+
+  // An entity filters the posts table and the live feed by its name, and the filter comes off.
+  const entity = shownEntities[0];
+  const needle = entity.toLowerCase();
+  log(`filtering by "${entity}"`);
+  await entitiesPanel.getByRole("button", { name: `Filter posts by “${entity}”` }).click();
+  assert((await page.getByLabel("Search posts").inputValue()) === entity, "the search box shows the entity");
+  const rowTexts = () => page.getByTestId("posts-row").evaluateAll((rows) => rows.map((r) => r.children[3].textContent.toLowerCase()));
+  await waitFor(
+    `table rows mentioning "${entity}"`,
+    async () => {
+      const t = await rowTexts();
+      return t.length > 0 && t.every((c) => c.includes(needle));
+    },
+    15_000,
+  );
+  const feedTexts = () => page.locator(".feed .content").allTextContents();
+  await waitFor(
+    `feed posts mentioning "${entity}"`,
+    async () => {
+      const t = await feedTexts();
+      return t.length > 0 && t.every((c) => c.toLowerCase().includes(needle));
+    },
+    30_000,
+  );
+  await page.getByRole("button", { name: `Clear the filter by “${entity}”` }).first().click();
+  await waitFor("the search box cleared", async () => (await page.getByLabel("Search posts").inputValue()) === "", 5_000);
+  await waitFor(
+    "the table unfiltered again",
+    async () => (await rowTexts()).some((c) => !c.includes(needle)),
+    15_000,
+  );
+
   // The analyse box returns a result.
   log("analysing a text");
   await page.getByLabel("Text to analyse").fill("I absolutely love the new update, everything is faster and smoother!");
@@ -255,9 +323,21 @@ try {
   assert(overflow <= 1, `no horizontal scrolling at 390 px (overflow ${overflow} px)`);
   await page.setViewportSize({ width: 1280, height: 900 });
 
-  // The screenshot, with live data.
+  // The screenshot, with live data: the insights panels are in it (their headings and first
+  // entries start inside the 900 px viewport).
   await page.evaluate(() => window.scrollTo(0, 0));
   await sleep(500);
+  const inView = async (locator, what) => {
+    const box = await locator.boundingBox();
+    assert(box && box.y >= 0 && box.y + 10 < 900, `${what} is in the screenshot (${JSON.stringify(box)})`);
+  };
+  await inView(driversPanel.getByRole("heading", { name: "What’s driving it" }), "the drivers heading");
+  await inView(
+    (await driversPanel.getByTestId("driver").count()) > 0 ? driversPanel.getByTestId("driver").first() : driversPanel.getByRole("status").first(),
+    "the first driver or the quiet-window message",
+  );
+  await inView(entitiesPanel.getByRole("heading", { name: "Sentiment by product" }), "the entity table heading");
+  await inView(page.getByTestId("entity-row").first(), "the first entity row");
   await page.screenshot({ path: screenshotPath });
   log(`screenshot: ${screenshotPath}`);
 
