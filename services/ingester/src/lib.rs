@@ -10,6 +10,7 @@ pub mod backpressure;
 pub mod config;
 pub mod generator;
 pub mod metrics;
+pub mod publish;
 pub mod replay;
 pub mod server;
 pub mod service;

@@ -17,14 +17,14 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use pulse_domain::Post;
-use pulse_runtime::{backoff::Backoff, propagation::current_traceparent};
 use pulse_stream::{PostEntry, Producer};
 use tokio::io::AsyncBufReadExt;
 
-use crate::{backpressure::Backpressure, metrics::IngesterMetrics};
-
-/// Most posts sent in one pipeline.
-const MAX_CHUNK: usize = 100;
+use crate::{
+    backpressure::Backpressure,
+    metrics::IngesterMetrics,
+    publish::{MAX_CHUNK, Origin, publish_chunk},
+};
 
 /// One line of the file.
 #[derive(Debug, serde::Deserialize)]
@@ -156,7 +156,16 @@ pub async fn replay(
                     () = tokio::time::sleep_until(due.into()) => {}
                 }
             }
-            if !publish_chunk(producer, gate, metrics, &mut chunk, &mut shutdown).await? {
+            if !publish_chunk(
+                producer,
+                gate,
+                metrics,
+                Origin::Replay,
+                &mut chunk,
+                &mut shutdown,
+            )
+            .await?
+            {
                 summary.stopped_at_line = Some(chunk_first_line);
                 break;
             }
@@ -169,58 +178,6 @@ pub async fn replay(
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
-}
-
-/// Sends `chunk` once the gate is open, retrying with backoff while Redis is unreachable;
-/// false when `shutdown` came first.
-async fn publish_chunk(
-    producer: &Producer,
-    gate: &Backpressure,
-    metrics: &IngesterMetrics,
-    chunk: &mut [PostEntry],
-    shutdown: &mut (impl Future<Output = ()> + Unpin),
-) -> anyhow::Result<bool> {
-    let mut backoff = Backoff::default();
-    loop {
-        tokio::select! {
-            () = &mut *shutdown => return Ok(false),
-            () = gate.wait_open() => {}
-        }
-        let span = tracing::info_span!(
-            "ingest.replay",
-            otel.kind = "producer",
-            messaging.system = "redis",
-            messaging.operation.type = "send",
-            messaging.batch.message_count = chunk.len(),
-        );
-        let traceparent = span.in_scope(current_traceparent);
-        for entry in chunk.iter_mut() {
-            entry.traceparent.clone_from(&traceparent);
-        }
-        match producer.publish_many(chunk).await {
-            Ok(_) => {
-                gate.record(chunk.len() as u64);
-                metrics
-                    .posts_ingested
-                    .with_label_values(&["replay"])
-                    .inc_by(chunk.len() as u64);
-                return Ok(true);
-            }
-            Err(e) if e.is_unavailable() => {
-                metrics
-                    .publish_failures
-                    .with_label_values(&["replay"])
-                    .inc();
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, ?delay, "cannot publish a replay chunk; retrying");
-                tokio::select! {
-                    () = &mut *shutdown => return Ok(false),
-                    () = tokio::time::sleep(delay) => {}
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 #[cfg(test)]
