@@ -2,7 +2,8 @@
 //!
 //! Posts are drawn 40% positive, 30% neutral, 30% negative from templates with a product
 //! substituted in, by random authors on random sources, so a fresh platform has a realistic
-//! mix to show before real posts arrive.
+//! mix to show before real posts arrive. [`complaint`] writes the complaints of the
+//! `scenario` tool's burst: battery and overheating trouble with one product.
 
 use chrono::Utc;
 use pulse_domain::Post;
@@ -39,6 +40,20 @@ const NEGATIVE: &[&str] = &[
     "The latest {product} update ruined everything, terrible.",
     "Returned my {product}, the quality is awful.",
     "Hate how slow the {product} has become.",
+];
+
+/// Complaints about one product, for a burst the insights should explain: every one is
+/// clearly negative and names the product and "battery drains" or "overheating" (most both),
+/// so those are the terms that stand out.
+pub const COMPLAINTS: &[&str] = &[
+    "My {product} battery drains in two hours and it keeps overheating. So disappointed.",
+    "{product} overheating again, battery drains overnight. Awful.",
+    "The {product} battery drains even when I'm not using it, and it's overheating in my hand. Terrible.",
+    "Since the last update my {product} keeps overheating and the battery drains twice as fast. Really frustrating.",
+    "Returning my {product}. Constant overheating and the battery drains overnight, total waste of money.",
+    "Is anyone else's {product} overheating? Mine gets too hot to touch, this is unacceptable.",
+    "{product} battery drains from full to dead in an afternoon. Horrible, I regret buying it.",
+    "Support ignored me for a week while my {product} kept overheating and the battery drains constantly. Worst purchase ever.",
 ];
 
 /// The products posts are about: the default entity catalogue of the insights, so that the
@@ -81,21 +96,44 @@ pub fn generate(rng: &mut impl Rng) -> (Post, Intended) {
     };
     let template = templates.choose(rng).copied().unwrap_or(NEUTRAL[0]);
     let product = PRODUCTS.choose(rng).copied().unwrap_or(PRODUCTS[0]);
-    let source = SOURCES.choose(rng).copied().unwrap_or(SOURCES[0]);
-    let author = format!(
-        "{}_{}{}",
-        FIRST.choose(rng).copied().unwrap_or("user"),
-        LAST.choose(rng).copied().unwrap_or("x"),
-        rng.random_range(1..1000)
-    );
     let post = Post {
         post_id: format!("gen-{}", uuid::Uuid::now_v7()),
-        source: source.to_owned(),
-        author,
+        source: source(rng),
+        author: author(rng),
         content: template.replace("{product}", product),
         created_at: Utc::now(),
     };
     (post, intended)
+}
+
+/// One complaint about `product` (a [`COMPLAINTS`] template), by a random author on a random
+/// source.
+pub fn complaint(rng: &mut impl Rng, product: &str) -> Post {
+    let template = COMPLAINTS.choose(rng).copied().unwrap_or(COMPLAINTS[0]);
+    Post {
+        post_id: format!("gen-{}", uuid::Uuid::now_v7()),
+        source: source(rng),
+        author: author(rng),
+        content: template.replace("{product}", product),
+        created_at: Utc::now(),
+    }
+}
+
+fn source(rng: &mut impl Rng) -> String {
+    SOURCES
+        .choose(rng)
+        .copied()
+        .unwrap_or(SOURCES[0])
+        .to_owned()
+}
+
+fn author(rng: &mut impl Rng) -> String {
+    format!(
+        "{}_{}{}",
+        FIRST.choose(rng).copied().unwrap_or("user"),
+        LAST.choose(rng).copied().unwrap_or("x"),
+        rng.random_range(1..1000)
+    )
 }
 
 #[cfg(test)]
@@ -118,5 +156,51 @@ mod tests {
         assert!((share(counts[0]) - 0.40).abs() < 0.02, "{counts:?}");
         assert!((share(counts[1]) - 0.30).abs() < 0.02, "{counts:?}");
         assert!((share(counts[2]) - 0.30).abs() < 0.02, "{counts:?}");
+    }
+
+    #[test]
+    fn complaints_are_negative_name_the_product_and_the_terms() {
+        const NEGATIVE_WORDS: &[&str] = &[
+            "awful",
+            "terrible",
+            "worst",
+            "disappointed",
+            "frustrating",
+            "waste of money",
+            "unacceptable",
+            "horrible",
+            "regret",
+        ];
+        const POSITIVE_WORDS: &[&str] = &["love", "great", "amazing", "recommend", "happy"];
+        assert!((6..=8).contains(&COMPLAINTS.len()));
+        for template in COMPLAINTS {
+            let lower = template.to_lowercase();
+            assert!(template.contains("{product}"), "{template}");
+            assert!(
+                lower.contains("battery drains") || lower.contains("overheating"),
+                "{template}"
+            );
+            assert!(
+                NEGATIVE_WORDS.iter().any(|w| lower.contains(w)),
+                "not clearly negative: {template}"
+            );
+            assert!(
+                !POSITIVE_WORDS.iter().any(|w| lower.contains(w)),
+                "{template}"
+            );
+        }
+        let both = COMPLAINTS
+            .iter()
+            .filter(|t| t.contains("battery drains") && t.contains("overheating"))
+            .count();
+        assert!(both * 2 > COMPLAINTS.len(), "most name both terms");
+
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..200 {
+            let post = complaint(&mut rng, "Pixel 9");
+            assert_eq!(post.validate(Utc::now()), Ok(()));
+            assert!(post.content.contains("Pixel 9"), "{}", post.content);
+            assert!(!post.content.contains("{product}"));
+        }
     }
 }
