@@ -15,6 +15,36 @@ pub enum Command {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// Plays a scripted stream that shows what drives a sentiment shift: first the
+    /// generator's normal mix at --rate for --normal-seconds, then a burst of the same mix plus
+    /// complaints about one --product (its battery drains, it is overheating) at --burst-rate
+    /// for --burst-seconds. Prints one line as each phase starts and a summary with the posts of
+    /// each phase at the end; stops on SIGTERM or ctrl-c.
+    Scenario(ScenarioArgs),
+}
+
+/// The script of `pulse-ingester scenario`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScenarioArgs {
+    /// Length of the normal phase, in seconds.
+    #[arg(long, env = "SCENARIO_NORMAL_SECONDS", default_value_t = 60.0)]
+    pub normal_seconds: f64,
+    /// Length of the burst phase, in seconds.
+    #[arg(long, env = "SCENARIO_BURST_SECONDS", default_value_t = 30.0)]
+    pub burst_seconds: f64,
+    /// Posts per second of the normal mix, in both phases.
+    #[arg(long, env = "SCENARIO_RATE", default_value_t = 20.0)]
+    pub rate: f64,
+    /// Complaints per second during the burst, on top of the normal mix.
+    #[arg(long, env = "SCENARIO_BURST_RATE", default_value_t = 20.0)]
+    pub burst_rate: f64,
+    /// The product complained about; one of the insights' default products.
+    #[arg(long, env = "SCENARIO_PRODUCT", default_value = "Pixel 9")]
+    pub product: String,
+    /// Seed of the random draws (templates, products, authors, sources) for a repeatable run;
+    /// ids and timestamps are always new. Without it, random.
+    #[arg(long, env = "SCENARIO_SEED")]
+    pub seed: Option<u64>,
 }
 
 /// Every setting of `pulse-ingester`; each flag falls back to the environment variable named.
@@ -147,6 +177,23 @@ mod tests {
             Config::parse_from(["pulse-ingester", "replay", "posts.jsonl", "--rate", "50"]);
         assert!(
             matches!(config.command, Some(Command::Replay { ref file, rate: Some(r) }) if file.ends_with("posts.jsonl") && (r - 50.0).abs() < f64::EPSILON)
+        );
+    }
+
+    #[test]
+    fn scenario_parses() {
+        let config = Config::parse_from([
+            "pulse-ingester",
+            "scenario",
+            "--normal-seconds",
+            "2",
+            "--product",
+            "Kindle",
+            "--seed",
+            "9",
+        ]);
+        assert!(
+            matches!(config.command, Some(Command::Scenario(ref args)) if args.product == "Kindle" && args.seed == Some(9) && (args.normal_seconds - 2.0).abs() < f64::EPSILON && (args.burst_seconds - 30.0).abs() < f64::EPSILON)
         );
     }
 }

@@ -1,4 +1,4 @@
-//! Publishing a chunk of posts from a tool such as replay: one atomic pipeline per chunk,
+//! Publishing a chunk of posts from a tool (replay, scenario): one atomic pipeline per chunk,
 //! sent once the backpressure gate is open, retried with backoff while Redis is unreachable and
 //! never skipped, so every post goes out at least once (the worker's idempotent writes make a
 //! re-sent chunk harmless).
@@ -17,6 +17,7 @@ pub const MAX_CHUNK: usize = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Replay,
+    Scenario,
 }
 
 impl Origin {
@@ -24,6 +25,7 @@ impl Origin {
     pub fn label(self) -> &'static str {
         match self {
             Origin::Replay => "replay",
+            Origin::Scenario => "scenario",
         }
     }
 
@@ -32,6 +34,13 @@ impl Origin {
         match self {
             Origin::Replay => tracing::info_span!(
                 "ingest.replay",
+                otel.kind = "producer",
+                messaging.system = "redis",
+                messaging.operation.type = "send",
+                messaging.batch.message_count = count,
+            ),
+            Origin::Scenario => tracing::info_span!(
+                "ingest.scenario",
                 otel.kind = "producer",
                 messaging.system = "redis",
                 messaging.operation.type = "send",

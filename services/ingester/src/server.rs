@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::{
     Config,
     backpressure::{self, Backpressure, Marks},
-    config::Command,
+    config::{Command, ScenarioArgs},
     generator,
     metrics::IngesterMetrics,
     service::IngestApi,
@@ -222,8 +222,10 @@ pub async fn serve_with(
 /// Binds the configured address and serves until SIGTERM, or runs the tool the command line
 /// names.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    if let Some(Command::Replay { file, rate }) = &config.command {
-        return replay_file(&config, file, *rate).await;
+    match &config.command {
+        Some(Command::Replay { file, rate }) => return replay_file(&config, file, *rate).await,
+        Some(Command::Scenario(args)) => return play_scenario(&config, args).await,
+        None => {}
     }
     let listener = pulse_runtime::grpc::bind(config.addr).await?;
     serve(&config, listener, pulse_runtime::shutdown::signal()).await
@@ -258,4 +260,27 @@ async fn replay_file(config: &Config, file: &Path, rate: Option<f64>) -> anyhow:
     let summary = summary?;
     println!("{}: {summary}", file.display());
     Ok(())
+}
+
+/// `pulse-ingester scenario`: the phase lines and the summary go to stdout.
+async fn play_scenario(config: &Config, args: &ScenarioArgs) -> anyhow::Result<()> {
+    config.check()?;
+    let plan = crate::scenario::Plan::new(args)?;
+    let metrics = IngesterMetrics::new(&prometheus::Registry::new())?;
+    let mut shutdown = std::pin::pin!(pulse_runtime::shutdown::signal());
+    let Some(producer) = connect_when_redis_answers(config, &mut shutdown).await? else {
+        return Ok(());
+    };
+    let (gate, gate_task) = backpressure(config, &producer, &metrics);
+    let summary = crate::scenario::play(
+        &producer,
+        &gate,
+        &metrics,
+        &plan,
+        shutdown,
+        &mut std::io::stdout(),
+    )
+    .await;
+    gate_task.abort();
+    summary.map(drop)
 }
