@@ -47,6 +47,43 @@ impl Terms {
     }
 }
 
+/// Longest term kept, in characters: anything longer is a run-on token, not something an
+/// analyst reads.
+pub const MAX_TERM_CHARS: usize = 40;
+
+/// What kind of term a text is, from its form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Word,
+    Phrase,
+    Hashtag,
+    Mention,
+}
+
+impl Kind {
+    /// The kind of a term as [`extract`] writes it.
+    pub fn of(term: &str) -> Kind {
+        if term.starts_with('#') {
+            Kind::Hashtag
+        } else if term.starts_with('@') {
+            Kind::Mention
+        } else if term.contains(' ') {
+            Kind::Phrase
+        } else {
+            Kind::Word
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Word => "word",
+            Kind::Phrase => "phrase",
+            Kind::Hashtag => "hashtag",
+            Kind::Mention => "mention",
+        }
+    }
+}
+
 fn is_stop_word(word: &str) -> bool {
     STOP_WORDS.binary_search(&word).is_ok()
 }
@@ -59,7 +96,9 @@ fn is_link(token: &str) -> bool {
 /// A word as it is counted, or `None` for one that is not counted.
 fn normalise(raw: &str) -> Option<String> {
     let word = raw.trim_matches('\'').to_lowercase();
-    let counted = word.chars().count() > 1
+    let length = word.chars().count();
+    let counted = length > 1
+        && length <= MAX_TERM_CHARS
         && !word.chars().all(|c| c.is_ascii_digit() || c == '\'')
         && !is_stop_word(&word);
     counted.then_some(word)
@@ -82,7 +121,7 @@ pub fn extract(text: &str) -> Terms {
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
                 .collect::<String>()
                 .to_lowercase();
-            if !name.is_empty() {
+            if !name.is_empty() && name.chars().count() < MAX_TERM_CHARS {
                 let sign = &token[..1];
                 let set = if sign == "#" {
                     &mut terms.hashtags
@@ -177,6 +216,29 @@ mod tests {
         assert!(terms.words.contains("won't charge"));
         let all: Vec<&str> = terms.all().collect();
         assert!(all.iter().all(|t| t.to_lowercase() == *t));
+    }
+
+    #[test]
+    fn run_on_tokens_are_not_terms() {
+        let long = "a".repeat(MAX_TERM_CHARS + 1);
+        let terms = extract(&format!("{long} #{long} fine"));
+        assert_eq!(terms.all().collect::<Vec<_>>(), ["fine"]);
+    }
+
+    #[test]
+    fn the_kind_of_a_term_follows_from_its_form() {
+        let terms = extract("Battery drains #fail @support");
+        let kinds: Vec<(&str, &str)> = terms.all().map(|t| (t, Kind::of(t).as_str())).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("battery", "word"),
+                ("battery drains", "phrase"),
+                ("drains", "word"),
+                ("#fail", "hashtag"),
+                ("@support", "mention")
+            ]
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! test); [`posts`], [`stats`], [`windows`] and [`alerts`] hold the queries, [`rollups`] says
 //! which part of a time range the rollup tables answer, [`partitions`] creates the days ahead
 //! and drops those past retention, and [`leader`] elects one instance for once-only jobs.
-//! [`cancel`] ends on the server the reads whose caller stopped waiting; [`synthetic`] fills a
-//! database for benchmarks.
+//! [`terms`] reads the term rollups behind the insights. [`cancel`] ends on the server the reads
+//! whose caller stopped waiting; [`synthetic`] fills a database for benchmarks.
 
 pub mod alerts;
 pub mod cancel;
@@ -22,6 +22,7 @@ pub mod query;
 pub mod rollups;
 pub mod stats;
 pub mod synthetic;
+pub mod terms;
 pub mod windows;
 
 pub use cancel::CancelOnDrop;

@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "time_partitions",
         sql: include_str!("../../../migrations/0006_time_partitions.sql"),
     },
+    Migration {
+        version: 7,
+        name: "terms",
+        sql: include_str!("../../../migrations/0007_terms.sql"),
+    },
 ];
 
 /// Arbitrary key of the advisory lock held while migrating.

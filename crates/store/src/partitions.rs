@@ -23,9 +23,11 @@ const DELETE_BATCH: i64 = 10_000;
 /// How long to keep what; `None` keeps forever.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retention {
-    /// Days of posts, analyses and minute rollups (dropped a whole week at a time).
+    /// Days of posts, analyses and minute rollups, terms' included (dropped a whole week at a
+    /// time).
     pub raw_days: Option<u32>,
-    /// Days of hour and day rollups (charts and distributions over long ranges).
+    /// Days of hour and day rollups, terms' included (charts, distributions and insights over
+    /// long ranges).
     pub rollup_days: Option<u32>,
 }
 
@@ -113,13 +115,18 @@ pub async fn maintain(
         for (table, column) in [
             ("sentiment_minutes", "minute"),
             ("arrival_minutes", "minute"),
+            ("term_minutes", "minute"),
         ] {
             done.rollup_rows_deleted += delete_before(client, table, column, cutoff).await?;
         }
     }
     if let Some(days) = retention.rollup_days {
         let cutoff = cutoff_instant(day(now - TimeDelta::days(i64::from(days))));
-        for (table, column) in [("sentiment_hours", "hour"), ("sentiment_days", "day")] {
+        for (table, column) in [
+            ("sentiment_hours", "hour"),
+            ("sentiment_days", "day"),
+            ("term_hours", "hour"),
+        ] {
             done.rollup_rows_deleted += delete_before(client, table, column, cutoff).await?;
         }
     }

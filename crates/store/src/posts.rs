@@ -15,13 +15,18 @@ use crate::{
 
 /// Inserts the posts whose keys are new, at the transaction's time, and returns their ids.
 ///
+/// A post's terms and entities come as one text each, joined by newlines (which no term
+/// contains): PostgreSQL arrays of arrays must be rectangular, and posts mention different
+/// numbers of terms.
+///
 /// `post_keys` holds each stored post id once (a partitioned table cannot hold `post_id` unique
 /// across its partitions): a key that exists means the post is stored, whatever its day.
 const INSERT_POSTS: &str = "
 WITH incoming AS (
     SELECT DISTINCT ON (post_id) *
-    FROM UNNEST($1::varchar[], $2::varchar[], $3::text[], $4::varchar[], $5::timestamptz[])
-        AS t(post_id, source, content, author, created_at)
+    FROM UNNEST($1::varchar[], $2::varchar[], $3::text[], $4::varchar[], $5::timestamptz[],
+                $6::text[], $7::text[])
+        AS t(post_id, source, content, author, created_at, terms, entities)
 ),
 keys AS (
     INSERT INTO post_keys (post_id, ingested_at)
@@ -29,8 +34,10 @@ keys AS (
     ON CONFLICT (post_id) DO NOTHING
     RETURNING post_id, ingested_at
 )
-INSERT INTO social_media_posts (post_id, source, content, author, created_at, ingested_at)
-SELECT i.post_id, i.source, i.content, i.author, i.created_at, k.ingested_at
+INSERT INTO social_media_posts
+    (post_id, source, content, author, created_at, ingested_at, terms, entities)
+SELECT i.post_id, i.source, i.content, i.author, i.created_at, k.ingested_at,
+       string_to_array(i.terms, E'\n'), string_to_array(i.entities, E'\n')
 FROM incoming i JOIN keys k USING (post_id)
 RETURNING post_id";
 
@@ -82,9 +89,9 @@ changes AS (
     WHERE n.analyzed_at >= p.analyzed_at
 ),
 located AS (
-    SELECT c.sentiment_label, coalesce(c.emotion, '') AS emotion,
+    SELECT c.post_id, c.sentiment_label, coalesce(c.emotion, '') AS emotion,
            c.posts::bigint AS posts, c.posts * c.confidence_score::float8 AS confidence,
-           sp.source, sp.created_at, sp.ingested_at
+           sp.source, sp.created_at, sp.ingested_at, sp.terms, sp.entities
     FROM changes c
     JOIN social_media_posts sp ON sp.post_id = c.post_id AND sp.ingested_at = c.ingested_at
 ),
@@ -120,6 +127,27 @@ pub async fn insert_analysed(
     posts: &[Post],
     analyses: &[Analysis],
 ) -> Result<WriteOutcome, StoreError> {
+    insert_analysed_mentioning(client, posts, &[], analyses).await
+}
+
+/// What a post mentions, stored with it for the insights: its terms (words, two-word phrases,
+/// `#hashtags`, `@mentions`) and the catalogue entities it names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mentions {
+    pub terms: Vec<String>,
+    pub entities: Vec<String>,
+}
+
+/// [`insert_analysed`], with what each post mentions: `mentions[i]` belongs to `posts[i]`;
+/// posts past the end of `mentions` mention nothing (an empty slice turns the term rollups
+/// off for the batch). Terms and entities are counted in the term rollups like the sentiment
+/// rollups count posts: once per post, under its latest analysis.
+pub async fn insert_analysed_mentioning(
+    client: &mut Client,
+    posts: &[Post],
+    mentions: &[Mentions],
+    analyses: &[Analysis],
+) -> Result<WriteOutcome, StoreError> {
     let span = tracing::info_span!(
         "db.insert_analysed",
         otel.name = "INSERT social_media_posts sentiment_analysis",
@@ -130,7 +158,7 @@ pub async fn insert_analysed(
         db.collection.name = "social_media_posts,sentiment_analysis",
         db.operation.batch.size = posts.len(),
     );
-    let written = write_analysed(client, posts, analyses)
+    let written = write_analysed(client, posts, mentions, analyses)
         .instrument(span.clone())
         .await;
     if written.is_err() {
@@ -139,9 +167,30 @@ pub async fn insert_analysed(
     written
 }
 
+/// One text per post of the lists that `pick` takes from its mentions, joined by newlines
+/// (see [`INSERT_POSTS`]).
+fn joined(posts: &[Post], mentions: &[Mentions], pick: fn(&Mentions) -> &[String]) -> Vec<String> {
+    (0..posts.len())
+        .map(|i| {
+            mentions
+                .get(i)
+                .map(|m| {
+                    let kept: Vec<&str> = pick(m)
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|t| !t.is_empty() && !t.contains('\n'))
+                        .collect();
+                    kept.join("\n")
+                })
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 async fn write_analysed(
     client: &mut Client,
     posts: &[Post],
+    mentions: &[Mentions],
     analyses: &[Analysis],
 ) -> Result<WriteOutcome, StoreError> {
     let tx = client.transaction().await?;
@@ -150,10 +199,14 @@ async fn write_analysed(
     let contents: Vec<&str> = posts.iter().map(|p| p.content.as_str()).collect();
     let authors: Vec<&str> = posts.iter().map(|p| p.author.as_str()).collect();
     let created: Vec<DateTime<Utc>> = posts.iter().map(|p| p.created_at).collect();
+    let terms = joined(posts, mentions, |m| &m.terms);
+    let entities = joined(posts, mentions, |m| &m.entities);
     let new_posts = tx
         .query(
             INSERT_POSTS,
-            &[&ids, &sources, &contents, &authors, &created],
+            &[
+                &ids, &sources, &contents, &authors, &created, &terms, &entities,
+            ],
         )
         .await?;
     let new_posts: std::collections::HashSet<String> =

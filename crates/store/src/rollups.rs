@@ -142,12 +142,14 @@ impl Plan {
     }
 }
 
-/// The upserts of every rollup from `changes`, a relation of `source`, `created_at`,
-/// `ingested_at`, `sentiment_label`, `emotion` ('' for none), `posts` (+1 or -1) and
-/// `confidence` (`posts` times the score), as data-modifying CTEs to follow it in a `WITH`.
+/// The upserts of every rollup from `changes`, a relation of `post_id`, `source`, `created_at`,
+/// `ingested_at`, `sentiment_label`, `emotion` ('' for none), `posts` (+1 or -1),
+/// `confidence` (`posts` times the score), and the post's `terms` and `entities`, as
+/// data-modifying CTEs to follow it in a `WITH`.
 ///
 /// Keys are grouped, so each is touched once, and upserted in key order, so that concurrent
-/// writers lock rollup rows in the same order and cannot deadlock.
+/// writers lock rollup rows in the same order and cannot deadlock. The hour rows of terms keep
+/// the two newest posts counted into them as examples.
 pub(crate) fn upserts(changes: &str) -> String {
     let by_labels = |name: &str, table: &str, column: &str, unit: &str| {
         format!(
@@ -176,6 +178,33 @@ pub(crate) fn upserts(changes: &str) -> String {
     ON CONFLICT (minute, source, sentiment) DO UPDATE SET posts = r.posts + excluded.posts
 )"
         ),
+        format!(
+            "term_changes AS (
+    SELECT post_id, created_at, sentiment_label, 't'::char AS kind, term, posts
+    FROM {changes}, unnest(terms) AS term
+    UNION ALL
+    SELECT post_id, created_at, sentiment_label, 'e'::char, term, posts
+    FROM {changes}, unnest(entities) AS term
+),
+term_minute_counts AS (
+    INSERT INTO term_minutes AS r (minute, sentiment, kind, term, posts)
+    SELECT date_trunc('minute', created_at, 'UTC'), sentiment_label, kind, term, sum(posts)
+    FROM term_changes GROUP BY 1, 2, 3, 4 HAVING sum(posts) <> 0
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (minute, sentiment, kind, term) DO UPDATE SET posts = r.posts + excluded.posts
+),
+term_hour_counts AS (
+    INSERT INTO term_hours AS r (hour, sentiment, kind, term, posts, examples)
+    SELECT date_trunc('hour', created_at, 'UTC'), sentiment_label, kind, term, sum(posts),
+           coalesce((array_agg(post_id::text ORDER BY created_at DESC)
+                     FILTER (WHERE posts > 0))[1:2], '{{}}')
+    FROM term_changes GROUP BY 1, 2, 3, 4 HAVING sum(posts) <> 0
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (hour, sentiment, kind, term) DO UPDATE
+        SET posts = r.posts + excluded.posts,
+            examples = (excluded.examples || r.examples)[1:2]
+)"
+        ),
     ]
     .join(
         ",
@@ -191,6 +220,8 @@ pub struct Drift {
     pub hours: u64,
     pub days: u64,
     pub arrivals: u64,
+    pub term_minutes: u64,
+    pub term_hours: u64,
 }
 
 /// Recounts the rollups from the posts and compares: the check behind "counted exactly once".
@@ -226,12 +257,31 @@ pub async fn drift(client: &Client) -> Result<Drift, StoreError> {
              )"
         )
     };
+    // The same for the term rollups, keyed by sentiment, kind and term.
+    let term_recount = |name: &str, unit: &str| {
+        format!(
+            "{name} AS (
+                 SELECT date_trunc('{unit}', created_at, 'UTC') AS at, sentiment, kind, term,
+                        count(*) AS posts
+                 FROM mentions GROUP BY 1, 2, 3, 4
+             )"
+        )
+    };
+    let term_differing = |expected: &str, table: &str, column: &str| {
+        format!(
+            "(SELECT count(*) FROM {expected} e
+              FULL JOIN (SELECT * FROM {table} WHERE posts <> 0) r
+                ON (r.{column}, r.sentiment, r.kind, r.term) = (e.at, e.sentiment, e.kind, e.term)
+              WHERE e.posts IS DISTINCT FROM r.posts)"
+        )
+    };
     let row = client
         .query_one(
             &format!(
                 "WITH latest AS MATERIALIZED (
                  SELECT p.source, p.created_at, p.ingested_at, a.sentiment_label AS sentiment,
-                        coalesce(a.emotion, '') AS emotion, a.confidence_score::float8 AS confidence
+                        coalesce(a.emotion, '') AS emotion, a.confidence_score::float8 AS confidence,
+                        p.terms, p.entities
                  FROM social_media_posts p
                  JOIN LATERAL (
                      SELECT s.sentiment_label, s.emotion, s.confidence_score
@@ -245,15 +295,25 @@ pub async fn drift(client: &Client) -> Result<Drift, StoreError> {
                  SELECT date_trunc('minute', ingested_at, 'UTC') AS at, source, sentiment,
                         count(*) AS posts
                  FROM latest GROUP BY 1, 2, 3
-             )
-             SELECT {}, {}, {}, {}",
+             ),
+             mentions AS (
+                 SELECT created_at, sentiment, 't' AS kind, term FROM latest, unnest(terms) term
+                 UNION ALL
+                 SELECT created_at, sentiment, 'e', term FROM latest, unnest(entities) term
+             ),
+             {}, {}
+             SELECT {}, {}, {}, {}, {}, {}",
                 recount("minutes", "minute"),
                 recount("hours", "hour"),
                 recount("days", "day"),
+                term_recount("term_minutes_expected", "minute"),
+                term_recount("term_hours_expected", "hour"),
                 differing("minutes", "sentiment_minutes", "minute", true),
                 differing("hours", "sentiment_hours", "hour", true),
                 differing("days", "sentiment_days", "day", true),
                 differing("arrivals", "arrival_minutes", "minute", false),
+                term_differing("term_minutes_expected", "term_minutes", "minute"),
+                term_differing("term_hours_expected", "term_hours", "hour"),
             ),
             &[],
         )
@@ -264,6 +324,8 @@ pub async fn drift(client: &Client) -> Result<Drift, StoreError> {
         hours: count(1),
         days: count(2),
         arrivals: count(3),
+        term_minutes: count(4),
+        term_hours: count(5),
     })
 }
 

@@ -32,7 +32,8 @@ CREATE TEMPORARY TABLE synthetic_chunk (
     ingested_at TIMESTAMPTZ,
     sentiment   TEXT,
     confidence  REAL,
-    emotion     TEXT
+    emotion     TEXT,
+    terms       TEXT[]
 ) ON COMMIT DROP;
 ";
 
@@ -43,7 +44,9 @@ SELECT post_id, source, author, content, created_at, ingested_at,
        CASE opener WHEN 1 THEN 'positive' WHEN 2 THEN 'negative' ELSE 'neutral' END AS sentiment,
        confidence,
        CASE opener WHEN 1 THEN 'joy' WHEN 2 THEN (ARRAY['anger', 'sadness', 'disgust'])[1 + n % 3]
-                   ELSE 'neutral' END AS emotion
+                   ELSE 'neutral' END AS emotion,
+       array_remove(ARRAY[opener_term, noun, tail_term, noun || ' ' || tail_term, '#' || tag],
+                    NULL) AS terms
 FROM (
     SELECT n,
            $6 || '-' || n AS post_id,
@@ -57,6 +60,13 @@ FROM (
                          'update', 'app'])[1 + (n / 5) % 8],
                   (ARRAY['today', 'again', 'so far', 'lol', 'honestly'])[1 + (n / 40) % 5],
                   (ARRAY['pulse', 'tech', 'phone', 'help'])[1 + n % 4]) AS content,
+           -- The terms the worker would extract from that text (phrases across a stop word
+           -- aside).
+           (ARRAY['love', 'hate', 'meh', NULL, 'anyone'])[1 + n % 5] AS opener_term,
+           (ARRAY['battery', 'screen', 'camera', 'delivery', 'price', 'support',
+                  'update', 'app'])[1 + (n / 5) % 8] AS noun,
+           (ARRAY['today', NULL, 'far', NULL, 'honestly'])[1 + (n / 40) % 5] AS tail_term,
+           (ARRAY['pulse', 'tech', 'phone', 'help'])[1 + n % 4] AS tag,
            ($4::timestamptz - (n::float8 / $3::float8) * $5::float8 * interval '1 second')
                - (n % 90) * interval '1 second' AS created_at,
            $4::timestamptz - (n::float8 / $3::float8) * $5::float8 * interval '1 second'
@@ -69,15 +79,16 @@ FROM (
 /// The chunk as the rollups expect their changes (one post each).
 const CHUNK_CHANGES_SQL: &str = "
 chunk_changes AS (
-    SELECT source, created_at, ingested_at, sentiment AS sentiment_label, emotion,
-           1::bigint AS posts, confidence::float8 AS confidence
+    SELECT post_id, source, created_at, ingested_at, sentiment AS sentiment_label, emotion,
+           1::bigint AS posts, confidence::float8 AS confidence,
+           terms, '{}'::text[] AS entities
     FROM synthetic_chunk
 )";
 
 const STORE_CHUNK_SQL: &str = "
 INSERT INTO post_keys (post_id, ingested_at) SELECT post_id, ingested_at FROM synthetic_chunk;
-INSERT INTO social_media_posts (post_id, source, content, author, created_at, ingested_at)
-SELECT post_id, source, content, author, created_at, ingested_at FROM synthetic_chunk;
+INSERT INTO social_media_posts (post_id, source, content, author, created_at, ingested_at, terms)
+SELECT post_id, source, content, author, created_at, ingested_at, terms FROM synthetic_chunk;
 INSERT INTO sentiment_analysis
     (post_id, ingested_at, model_name, sentiment_label, confidence_score,
      emotion, emotion_score, emotion_model, analyzed_at)

@@ -75,8 +75,8 @@ async fn the_migration_moves_every_row_into_week_partitions() {
     let mut client = db.client().await;
     assert_eq!(
         migrate::run(&mut client).await.expect("migrate"),
-        [5, 6],
-        "rollups, then partitions"
+        [5, 6, 7],
+        "rollups, then partitions, then terms"
     );
     drop(client);
     assert_eq!(
