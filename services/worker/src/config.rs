@@ -165,6 +165,16 @@ pub struct Config {
     )]
     pub shutdown_grace: Duration,
 
+    /// Extract each post's terms and entities as it is stored, for the insights (what drives a
+    /// sentiment); `false` stores posts without them.
+    #[arg(long, env = "INSIGHTS_TERMS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub insights_terms: bool,
+
+    /// The products and brands posts are searched for: lines of `Name` or `Name: alias,
+    /// alias` (`#` starts a comment). Without it, the products of the ingester's generator.
+    #[arg(long, env = "ENTITIES_FILE")]
+    pub entities_file: Option<std::path::PathBuf>,
+
     /// Approximate cap on the events stream's length.
     #[arg(long, env = "EVENTS_MAX_LEN", default_value_t = pulse_stream::events::DEFAULT_EVENTS_MAX_LEN)]
     pub events_max_len: usize,

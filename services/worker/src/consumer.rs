@@ -70,6 +70,13 @@ async fn watch_backlog(consumer: GroupConsumer, metrics: WorkerMetrics) {
 
 /// Builds the processor's connections; only Redis must answer (the others connect lazily).
 pub async fn processor(config: &Config, metrics: WorkerMetrics) -> anyhow::Result<Processor> {
+    let mentions = if config.insights_terms {
+        Some(crate::mentions::Extractor::from_file(
+            config.entities_file.as_deref(),
+        )?)
+    } else {
+        None
+    };
     let keys = RedisKeys::new(&config.redis.prefix);
     let conn = pulse_stream::connect(config.redis.url.expose()).await?;
     let blocking = connect_blocking(config.redis.url.expose(), config.block).await?;
@@ -89,6 +96,7 @@ pub async fn processor(config: &Config, metrics: WorkerMetrics) -> anyhow::Resul
         max_deliveries: config.max_deliveries,
         inference_timeout: config.inference_timeout,
         last_errors: LastErrors::default(),
+        mentions,
     })
 }
 

@@ -6,7 +6,8 @@
 //! bounded drain on shutdown. [`reclaim`] decides when to re-read its own pending entries and
 //! take over those of dead workers, never touching what is in flight ([`inflight`]).
 //! [`processor`] handles one batch: decode, analyse through one `AnalyzeBatch` call, store
-//! posts and analyses in one transaction, acknowledge only after the commit, then announce on
+//! posts and analyses (with what each post mentions, from [`mentions`]) in one transaction,
+//! acknowledge only after the commit, then announce on
 //! the event feed; entries refused for their content are retried alone and dead-lettered after
 //! `MAX_DELIVERIES`. [`trim`] keeps the stream short without dropping pending entries,
 //! [`maintenance`] keeps the database's week partitions ahead and its retention behind, and
@@ -18,6 +19,7 @@ pub mod dlq;
 pub mod health;
 pub mod inflight;
 pub mod maintenance;
+pub mod mentions;
 pub mod metrics;
 pub mod processor;
 pub mod reclaim;

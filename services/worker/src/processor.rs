@@ -27,7 +27,7 @@ use pulse_proto::v1::{
 use pulse_runtime::propagation::{
     TracedChannel, context_from_traceparent, current_traceparent, set_remote_parent,
 };
-use pulse_store::{Pool, StoreError, posts::insert_analysed};
+use pulse_store::{Pool, StoreError, posts::insert_analysed_mentioning};
 use pulse_stream::{Delivery, Event, EventFeed, GroupConsumer, PostEntry, StreamError};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -131,6 +131,8 @@ pub struct Processor {
     pub max_deliveries: u64,
     pub inference_timeout: Duration,
     pub last_errors: LastErrors,
+    /// Extracts what posts mention for the insights; `None` stores posts without it.
+    pub mentions: Option<crate::mentions::Extractor>,
 }
 
 /// A decoded entry and the span of its processing, parented to its publisher's trace.
@@ -319,10 +321,14 @@ impl Processor {
     ) -> Result<(), BatchError> {
         let analyses = self.analyze(work).instrument(batch_span.clone()).await?;
         let posts: Vec<Post> = work.iter().map(|w| w.post.clone()).collect();
+        let mentions: Vec<_> = match &self.mentions {
+            Some(extractor) => posts.iter().map(|p| extractor.mentions(p)).collect(),
+            None => Vec::new(),
+        };
         // pulse-store traces the write as a child of the batch span.
         async {
             let mut client = self.pool.get().await.map_err(StoreError::from)?;
-            insert_analysed(&mut client, &posts, &analyses).await
+            insert_analysed_mentioning(&mut client, &posts, &mentions, &analyses).await
         }
         .instrument(batch_span.clone())
         .await?;
