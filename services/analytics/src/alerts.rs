@@ -4,6 +4,8 @@
 //! Rules: `high_negative_sentiment` (the negative share of the window's posts is over the
 //! threshold) and `volume_spike` (the window's post count is more than k standard deviations
 //! over the mean of the preceding windows). Both need at least `min_posts` posts in the window.
+//! Every alert stores in its details the terms and entities that drove it (see
+//! [`crate::insights`]), against the preceding windows.
 //!
 //! An alert is raised when its condition starts, not on every evaluation while it lasts; it
 //! may be raised again once the condition has ended and starts anew. Only one instance
@@ -251,6 +253,27 @@ impl AlertMonitor {
         Ok(())
     }
 
+    /// What drove the alert: for the negative-share rule, the terms that rose among negative
+    /// posts; for a volume spike, among all posts. The baseline is the windows before, as many
+    /// as the volume rule compares with (at least one).
+    async fn drivers(
+        &self,
+        client: &Client,
+        finding: &Finding,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<pulse_proto::v1::GetDriversResponse, pulse_store::StoreError> {
+        let sentiment = if finding.alert_type == NEGATIVE_SENTIMENT {
+            "negative"
+        } else {
+            "all"
+        };
+        let windows_before = i32::try_from(self.rules.baseline_windows.max(1)).unwrap_or(1);
+        let baseline_from = start - self.rules.window * windows_before;
+        let compared = crate::insights::Windows::aligned(start, end, Some((baseline_from, start)));
+        crate::insights::drivers(client, &compared, sentiment, crate::insights::ALERT_DRIVERS).await
+    }
+
     async fn raise(
         &self,
         client: &Client,
@@ -261,8 +284,12 @@ impl AlertMonitor {
     ) -> Result<(), pulse_store::StoreError> {
         let top = windows::top_negative(client, start, end, TOP_NEGATIVE).await?;
         let sources = windows::sources(client, start, end).await?;
+        let drivers = self.drivers(client, &finding, start, end).await?;
         let mut details = finding.details;
         if let Some(object) = details.as_object_mut() {
+            if let Value::Object(found) = crate::insights::alert_details(&drivers) {
+                object.extend(found);
+            }
             object.insert(
                 "window_seconds".into(),
                 json!(self.rules.window.num_seconds()),

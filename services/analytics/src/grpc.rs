@@ -8,6 +8,7 @@ use std::{pin::Pin, time::Duration};
 use futures::Stream;
 use pulse_proto::v1::{
     GetAggregateRequest, GetAggregateResponse, GetDistributionRequest, GetDistributionResponse,
+    GetDriversRequest, GetDriversResponse, GetEntitiesRequest, GetEntitiesResponse,
     ListAlertsRequest, ListAlertsResponse, ListPostsRequest, ListPostsResponse, WatchEventsRequest,
     WatchEventsResponse, analytics_service_server::AnalyticsService,
 };
@@ -73,6 +74,26 @@ impl AnalyticsService for AnalyticsApi {
         request: Request<ListAlertsRequest>,
     ) -> Result<Response<ListAlertsResponse>, Status> {
         scope(self.queries.list_alerts(request.into_inner()))
+            .await
+            .map(Response::new)
+    }
+
+    #[tracing::instrument(name = "analytics.get_drivers", skip_all)]
+    async fn get_drivers(
+        &self,
+        request: Request<GetDriversRequest>,
+    ) -> Result<Response<GetDriversResponse>, Status> {
+        scope(self.queries.get_drivers(request.into_inner()))
+            .await
+            .map(Response::new)
+    }
+
+    #[tracing::instrument(name = "analytics.get_entities", skip_all)]
+    async fn get_entities(
+        &self,
+        request: Request<GetEntitiesRequest>,
+    ) -> Result<Response<GetEntitiesResponse>, Status> {
+        scope(self.queries.get_entities(request.into_inner()))
             .await
             .map(Response::new)
     }

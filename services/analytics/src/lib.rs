@@ -3,7 +3,8 @@
 //! [`grpc`] serves `pulse.v1.AnalyticsService`: each read request goes to [`queries`], which
 //! validates it and answers from `pulse-store` (distributions through [`cache`], kept in Redis;
 //! post totals through [`totals`], kept in memory), and `WatchEvents` goes to [`feed`], which
-//! follows `pulse:events` for one subscriber. [`alerts`] is the alert monitor; [`convert`] maps
+//! follows `pulse:events` for one subscriber. [`insights`] finds what drives a sentiment (for
+//! `GetDrivers` and `GetEntities`, and for the alerts). [`alerts`] is the alert monitor; [`convert`] maps
 //! stored rows to the wire types; [`cursor`] reads and writes the page cursors; [`server`] wires
 //! them together.
 //!
@@ -17,6 +18,7 @@ pub mod convert;
 pub mod cursor;
 pub mod feed;
 pub mod grpc;
+pub mod insights;
 pub mod metrics;
 pub mod queries;
 pub mod server;

@@ -18,7 +18,7 @@ use tonic::Status;
 
 use crate::{
     cache::{self, DistributionCache},
-    convert, cursor,
+    convert, cursor, insights,
     totals::{Lookup, TotalCache},
 };
 
@@ -139,6 +139,41 @@ impl Queries {
         })
     }
 
+    /// The terms and entities driving a sentiment in a window against its baseline.
+    pub async fn get_drivers(
+        &self,
+        request: v1::GetDriversRequest,
+    ) -> Result<v1::GetDriversResponse, Status> {
+        let windows = insights::Windows::from_wire(request.window, request.baseline, Utc::now())?;
+        let sentiment = insights::sentiment(&request.sentiment)?;
+        let limit = bounded_limit(
+            request.limit,
+            insights::DEFAULT_DRIVERS,
+            insights::MAX_DRIVERS,
+        )?;
+        let client = self.client().await?;
+        insights::drivers(&client, &windows, sentiment, limit as usize)
+            .await
+            .map_err(store_status)
+    }
+
+    /// Volume and sentiment per entity in a window and its baseline.
+    pub async fn get_entities(
+        &self,
+        request: v1::GetEntitiesRequest,
+    ) -> Result<v1::GetEntitiesResponse, Status> {
+        let windows = insights::Windows::from_wire(request.window, request.baseline, Utc::now())?;
+        let limit = bounded_limit(
+            request.limit,
+            insights::DEFAULT_ENTITIES,
+            insights::MAX_ENTITIES,
+        )?;
+        let client = self.client().await?;
+        insights::entities(&client, &windows, limit as usize)
+            .await
+            .map_err(store_status)
+    }
+
     /// The newest alerts, optionally only those since a time.
     pub async fn list_alerts(
         &self,
@@ -233,10 +268,15 @@ fn page_cursor(raw: &str) -> Result<Option<PageKey>, Status> {
 
 /// A requested page size: [`DEFAULT_LIMIT`] for none (0), refused over [`MAX_LIMIT`].
 fn page_limit(limit: u32) -> Result<u32, Status> {
+    bounded_limit(limit, DEFAULT_LIMIT, MAX_LIMIT)
+}
+
+/// `limit`, `default` when it is 0, refused over `max`.
+fn bounded_limit(limit: u32, default: u32, max: u32) -> Result<u32, Status> {
     match limit {
-        0 => Ok(DEFAULT_LIMIT),
-        n if n > MAX_LIMIT => Err(Status::invalid_argument(format!(
-            "limit must be at most {MAX_LIMIT}"
+        0 => Ok(default),
+        n if n > max => Err(Status::invalid_argument(format!(
+            "limit must be at most {max}"
         ))),
         n => Ok(n),
     }
