@@ -11,6 +11,8 @@ pub fn route_label(path: &str) -> &'static str {
         "/api/sentiment/distribution" => "/api/sentiment/distribution",
         "/api/sentiment/aggregate" => "/api/sentiment/aggregate",
         "/api/alerts" => "/api/alerts",
+        "/api/insights/drivers" => "/api/insights/drivers",
+        "/api/insights/entities" => "/api/insights/entities",
         "/api/analyze" => "/api/analyze",
         "/api/health" => "/api/health",
         "/api/openapi.json" => "/api/openapi.json",

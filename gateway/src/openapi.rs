@@ -15,6 +15,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/sentiment/distribution"),
     ("get", "/api/sentiment/aggregate"),
     ("get", "/api/alerts"),
+    ("get", "/api/insights/drivers"),
+    ("get", "/api/insights/entities"),
     ("post", "/api/analyze"),
     ("get", "/api/openapi.json"),
 ];
@@ -188,6 +190,82 @@ pub fn document() -> Value {
             "tasks": {"type": "array", "items": {"type": "string", "enum": ["sentiment", "emotion"]}},
         },
     }));
+    let insight_params = |extra: Vec<Value>| {
+        let time = json!({"type": "string", "format": "date-time"});
+        let mut params = vec![
+            query(
+                "from",
+                "Start of the window (RFC 3339); default one hour before to",
+                time.clone(),
+            ),
+            query("to", "End of the window (RFC 3339); default now", time),
+            query(
+                "baseline",
+                "Length of the baseline window, which ends where the window starts: seconds, or 30m, 24h, 7d (1 minute to 31 days); default the window's own length",
+                json!({"type": "string", "pattern": "^[0-9]+[smhd]?$"}),
+            ),
+        ];
+        params.extend(extra);
+        params
+    };
+    let drivers_params = insight_params(vec![
+        query(
+            "sentiment",
+            "Whose drivers: the posts of this sentiment, or all posts",
+            json!({"type": "string", "enum": ["negative", "positive", "neutral", "all"], "default": "negative"}),
+        ),
+        query(
+            "limit",
+            "Most drivers",
+            json!({"type": "integer", "minimum": 1, "maximum": 50, "default": 10}),
+        ),
+    ]);
+    let entities_params = insight_params(vec![query(
+        "limit",
+        "Most entities, by volume in the window",
+        json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+    )]);
+    let window_schema = json!({"type": "object", "properties": {
+        "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"},
+    }});
+    let counts_schema = json!({"type": "object", "properties": {
+        "positive": {"type": "integer"}, "neutral": {"type": "integer"}, "negative": {"type": "integer"},
+    }});
+    let drivers_schema = json!({"type": "object", "properties": {
+        "window": {"$ref": "#/components/schemas/Window"},
+        "baseline": {"$ref": "#/components/schemas/Window"},
+        "sentiment": {"type": "string"},
+        "posts": {"type": "integer", "description": "Posts of the sentiment in the window"},
+        "baseline_posts": {"type": "integer"},
+        "threshold": {"type": "number", "description": "The score a term needed"},
+        "terms_tested": {"type": "integer"},
+        "drivers": {"type": "array", "items": {"type": "object", "properties": {
+            "term": {"type": "string"},
+            "kind": {"type": "string", "enum": ["word", "phrase", "hashtag", "mention", "entity"]},
+            "score": {"type": "number", "description": "z of the weighted log-odds ratio"},
+            "log_odds": {"type": "number"},
+            "count": {"type": "integer", "description": "Posts of the sentiment in the window that mention it"},
+            "baseline_count": {"type": "integer"},
+            "share": {"type": "number"}, "baseline_share": {"type": "number"},
+            "sentiment_split": {"$ref": "#/components/schemas/SentimentCounts"},
+            "examples": {"type": "array", "maxItems": 2, "items": {"type": "object", "properties": {
+                "post_id": {"type": "string"}, "source": {"type": "string"}, "author": {"type": "string"},
+                "content": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+                "sentiment_label": {"type": "string"},
+            }}},
+        }}},
+    }});
+    let entity_schema = json!({"type": "object", "properties": {
+        "entity": {"type": "string"},
+        "kind": {"type": "string", "enum": ["entity", "hashtag"]},
+        "posts": {"type": "integer"}, "positive": {"type": "integer"}, "neutral": {"type": "integer"}, "negative": {"type": "integer"},
+        "baseline_posts": {"type": "integer"}, "baseline_positive": {"type": "integer"},
+        "baseline_neutral": {"type": "integer"}, "baseline_negative": {"type": "integer"},
+        "change": {"type": "object", "description": "posts: relative change in volume; positive/neutral/negative: change in share (fraction points); null without baseline posts", "properties": {
+            "posts": {"type": "number", "nullable": true}, "positive": {"type": "number", "nullable": true},
+            "neutral": {"type": "number", "nullable": true}, "negative": {"type": "number", "nullable": true},
+        }},
+    }});
     let csv = json!({
         "description": "CSV (RFC 4180), streamed, as an attachment, newest post first. It holds \
             at most X-Export-Row-Cap rows and ends there: a file with that many rows while \
@@ -218,7 +296,13 @@ pub fn document() -> Value {
             "/api/posts/export.csv": {"get": operation("The filtered posts as CSV, at most X-Export-Row-Cap rows; a cell that would start a spreadsheet formula (=, +, -, @) gets a leading apostrophe", export_params, ("200", csv), &["400", "429", "503", "504"])},
             "/api/sentiment/distribution": {"get": operation("Counts and percentages per sentiment and emotion (cached 60 s); the range is counted in whole minutes (from rounded down, to up)", distribution_params, ("200", envelope(json!({"type": "object"}))), &["400", "429", "503", "504"])},
             "/api/sentiment/aggregate": {"get": operation("Sentiment counts per time bucket, empty buckets included; each bucket counts its whole width (from rounded down, to up)", aggregate_params, ("200", envelope(json!({"type": "array", "items": {"type": "object"}}))), &["400", "429", "503", "504"])},
-            "/api/alerts": {"get": operation("Raised alerts, newest first", vec![limit(500), query("since", "Alerts triggered at or after (RFC 3339)", json!({"type": "string", "format": "date-time"}))], ("200", envelope(json!({"type": "array", "items": {"type": "object"}}))), &["400", "429", "503", "504"])},
+            "/api/alerts": {"get": operation("Raised alerts, newest first; details.drivers names the terms and entities that drove each (as in /api/insights/drivers: term, kind, score, count, baseline_count, share, baseline_share)", vec![limit(500), query("since", "Alerts triggered at or after (RFC 3339)", json!({"type": "string", "format": "date-time"}))], ("200", envelope(json!({"type": "array", "items": {"type": "object"}}))), &["400", "429", "503", "504"])},
+            "/api/insights/drivers": {"get": operation("What drives a sentiment: the terms and entities whose share among the window's posts of that sentiment rose against the baseline by more than chance explains (weighted log-odds with an informative Dirichlet prior; the threshold is the Bonferroni bound over every term tested). Windows are counted in whole minutes; empty drivers means nothing stands out", drivers_params, ("200", envelope(json!({"$ref": "#/components/schemas/Drivers"}))), &["400", "429", "503", "504"])},
+            "/api/insights/entities": {"get": operation("Per entity (catalogue products and brands, hashtags): posts by sentiment in the window and the baseline, and the change", entities_params, ("200", envelope(json!({"type": "object", "properties": {
+                "window": {"$ref": "#/components/schemas/Window"},
+                "baseline": {"$ref": "#/components/schemas/Window"},
+                "entities": {"type": "array", "items": {"$ref": "#/components/schemas/EntitySentiment"}},
+            }}))), &["400", "429", "503", "504"])},
             "/api/analyze": {"post": analyze},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {}}}}}},
         },
@@ -232,6 +316,10 @@ pub fn document() -> Value {
                 "sentiment_label": {"type": "string", "nullable": true}, "confidence_score": {"type": "number", "nullable": true},
                 "emotion": {"type": "string", "nullable": true}, "analyses": {"type": "array", "items": {"type": "object"}},
             }},
+            "Window": window_schema,
+            "SentimentCounts": counts_schema,
+            "Drivers": drivers_schema,
+            "EntitySentiment": entity_schema,
             "PublishResult": {"type": "object", "properties": {
                 "post_id": {"type": "string"}, "accepted": {"type": "boolean"},
                 "entry_id": {"type": "string", "nullable": true}, "error": {"type": "string", "nullable": true},

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use pulse_domain::datetime_to_timestamp;
 use pulse_proto::v1::PostFilter;
 use serde_json::{Map, Value};
@@ -165,6 +165,39 @@ impl Params {
             .transpose()
     }
 
+    /// A duration: whole seconds, or a number with `m`, `h` or `d` (`30m`, `24h`, `7d`),
+    /// from one minute to `max_days` days.
+    pub fn duration(&self, name: &str, max_days: i64) -> Result<Option<TimeDelta>, ApiError> {
+        let invalid = || {
+            ApiError::bad_request(
+                "INVALID_PARAMETER",
+                format!(
+                    "{name} must be a duration such as 30m, 24h or 7d (or seconds), from 1 minute to {max_days} days"
+                ),
+            )
+        };
+        let Some(raw) = self.text(name)? else {
+            return Ok(None);
+        };
+        let (number, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
+            Some(at) => raw.split_at(at),
+            None => (raw.as_str(), "s"),
+        };
+        let amount: i64 = number.parse().map_err(|_| invalid())?;
+        let seconds = match unit {
+            "s" => Some(amount),
+            "m" => amount.checked_mul(60),
+            "h" => amount.checked_mul(3_600),
+            "d" => amount.checked_mul(86_400),
+            _ => None,
+        }
+        .ok_or_else(invalid)?;
+        if !(60..=max_days * 86_400).contains(&seconds) {
+            return Err(invalid());
+        }
+        Ok(Some(TimeDelta::seconds(seconds)))
+    }
+
     /// The post filter, and its echo for the envelope's `filters`.
     pub fn post_filter(&self) -> Result<(PostFilter, Value), ApiError> {
         let from = self.time("from")?;
@@ -213,6 +246,28 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_take_units_and_are_bounded() {
+        let parse = |raw: &str| {
+            Params::new(
+                HashMap::from([("baseline".to_owned(), raw.to_owned())]),
+                &[&["baseline"]],
+            )
+            .and_then(|p| p.duration("baseline", 31))
+        };
+        assert_eq!(parse("30m").ok().flatten(), Some(TimeDelta::minutes(30)));
+        assert_eq!(parse("24h").ok().flatten(), Some(TimeDelta::hours(24)));
+        assert_eq!(parse("7d").ok().flatten(), Some(TimeDelta::days(7)));
+        assert_eq!(parse("3600").ok().flatten(), Some(TimeDelta::hours(1)));
+        for bad in ["59", "32d", "1w", "h", "-5m", "99999999999999999999d"] {
+            assert_eq!(
+                parse(bad).err().map(|e| e.code),
+                Some("INVALID_PARAMETER"),
+                "{bad}"
+            );
+        }
+    }
 
     fn params(pairs: &[(&str, &str)]) -> Result<Params, ApiError> {
         Params::new(

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use futures::future::join4;
 use pulse_proto::v1::{
     AnalyzeRequest, Backend, BucketWidth, GetAggregateRequest, GetDistributionRequest,
-    ListAlertsRequest, ListPostsRequest, Post, PublishRequest, Task, TaskResult,
+    GetDriversRequest, GetEntitiesRequest, ListAlertsRequest, ListPostsRequest, Post,
+    PublishRequest, Task, TaskResult, TimeWindow,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -152,6 +153,100 @@ pub async fn alerts(clients: Clients, query: Query) -> Response {
                 Value::Array(alerts.iter().map(views::alert).collect()),
                 json!({"returned": alerts.len(), "limit": limit}),
                 json!({"since": since.map(|s| s.to_rfc3339())}),
+            ))
+        }
+        .await,
+    )
+}
+
+/// Longest window of the insights, in days (as the analytics service bounds it).
+const MAX_INSIGHT_DAYS: i64 = 31;
+
+/// The window and baseline of an insights query: `from`/`to` (the last hour by default) and
+/// `baseline`, a duration ending where the window starts (by default the window's length).
+fn insight_windows(params: &Params) -> Result<(TimeWindow, Option<TimeWindow>, Value), ApiError> {
+    let from = params.time("from")?;
+    let to = params.time("to")?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_RANGE",
+            "from must be before to",
+        ));
+    }
+    let baseline = params.duration("baseline", MAX_INSIGHT_DAYS)?;
+    let to_ts = to.unwrap_or_else(chrono::Utc::now);
+    let from_ts = from.unwrap_or(to_ts - chrono::TimeDelta::hours(1));
+    let echo = json!({
+        "from": from_ts.to_rfc3339(),
+        "to": to.map(|t| t.to_rfc3339()),
+        "baseline_seconds": baseline.map(|b| b.num_seconds()),
+    });
+    let window = TimeWindow {
+        from: Some(pulse_domain::datetime_to_timestamp(from_ts)),
+        to: Some(pulse_domain::datetime_to_timestamp(to_ts)),
+    };
+    let baseline = baseline.map(|length| TimeWindow {
+        from: Some(pulse_domain::datetime_to_timestamp(from_ts - length)),
+        to: Some(pulse_domain::datetime_to_timestamp(from_ts)),
+    });
+    Ok((window, baseline, echo))
+}
+
+/// `GET /api/insights/drivers`: the terms and entities driving a sentiment in a window.
+pub async fn drivers(clients: Clients, query: Query) -> Response {
+    respond(
+        async {
+            let params = Params::new(query, &[&["from", "to", "baseline", "sentiment", "limit"]])?;
+            let (window, baseline, mut echo) = insight_windows(&params)?;
+            let sentiment = params
+                .choice("sentiment", &["negative", "positive", "neutral", "all"])?
+                .unwrap_or_else(|| "negative".to_owned());
+            let limit = params.integer("limit", 10, 1, 50)?;
+            echo["sentiment"] = json!(sentiment);
+            let answer = clients
+                .analytics
+                .clone()
+                .get_drivers(GetDriversRequest {
+                    window: Some(window),
+                    baseline,
+                    sentiment,
+                    limit,
+                })
+                .await?
+                .into_inner();
+            Ok(envelope::ok(
+                views::drivers(&answer),
+                json!({"returned": answer.drivers.len(), "limit": limit}),
+                echo,
+            ))
+        }
+        .await,
+    )
+}
+
+/// `GET /api/insights/entities`: volume and sentiment per entity, against a baseline.
+pub async fn entities(clients: Clients, query: Query) -> Response {
+    respond(
+        async {
+            let params = Params::new(query, &[&["from", "to", "baseline", "limit"]])?;
+            let (window, baseline, echo) = insight_windows(&params)?;
+            let limit = params.integer("limit", 20, 1, 100)?;
+            let answer = clients
+                .analytics
+                .clone()
+                .get_entities(GetEntitiesRequest {
+                    window: Some(window),
+                    baseline,
+                    limit,
+                })
+                .await?
+                .into_inner();
+            Ok(envelope::ok(
+                views::entities(&answer),
+                json!({"returned": answer.entities.len(), "limit": limit}),
+                echo,
             ))
         }
         .await,

@@ -136,6 +136,20 @@ pub fn app(
         .and(query)
         .then(routes::alerts)
         .boxed();
+    let drivers = api
+        .and(warp::path!("insights" / "drivers"))
+        .and(warp::get())
+        .and(with_clients.clone())
+        .and(query)
+        .then(routes::drivers)
+        .boxed();
+    let entities = api
+        .and(warp::path!("insights" / "entities"))
+        .and(warp::get())
+        .and(with_clients.clone())
+        .and(query)
+        .then(routes::entities)
+        .boxed();
     let analyze = api
         .and(warp::path("analyze"))
         .and(warp::path::end())
@@ -183,6 +197,10 @@ pub fn app(
         .or(aggregate)
         .unify()
         .or(alerts)
+        .unify()
+        .or(drivers)
+        .unify()
+        .or(entities)
         .unify()
         .or(analyze)
         .unify()

@@ -88,3 +88,104 @@ pub fn alert(a: &v1::Alert) -> Value {
         "details": serde_json::from_str::<Value>(&a.details_json).unwrap_or(Value::Null),
     })
 }
+
+/// The REST name of a term kind.
+fn term_kind(kind: i32) -> &'static str {
+    match v1::TermKind::try_from(kind) {
+        Ok(v1::TermKind::Word) => "word",
+        Ok(v1::TermKind::Phrase) => "phrase",
+        Ok(v1::TermKind::Hashtag) => "hashtag",
+        Ok(v1::TermKind::Mention) => "mention",
+        Ok(v1::TermKind::Entity) => "entity",
+        _ => "unknown",
+    }
+}
+
+fn window(w: Option<&v1::TimeWindow>) -> Value {
+    json!({
+        "from": time(w.and_then(|w| w.from.as_ref())),
+        "to": time(w.and_then(|w| w.to.as_ref())),
+    })
+}
+
+fn sentiment_counts(c: Option<&v1::SentimentCounts>) -> Value {
+    let c = c.copied().unwrap_or_default();
+    json!({"positive": c.positive, "neutral": c.neutral, "negative": c.negative})
+}
+
+pub fn drivers(d: &v1::GetDriversResponse) -> Value {
+    json!({
+        "window": window(d.window.as_ref()),
+        "baseline": window(d.baseline.as_ref()),
+        "sentiment": d.sentiment,
+        "posts": d.posts,
+        "baseline_posts": d.baseline_posts,
+        "threshold": d.threshold,
+        "terms_tested": d.terms_tested,
+        "drivers": d.drivers.iter().map(|driver| json!({
+            "term": driver.term,
+            "kind": term_kind(driver.kind),
+            "score": driver.score,
+            "log_odds": driver.log_odds,
+            "count": driver.count,
+            "baseline_count": driver.baseline_count,
+            "share": driver.share,
+            "baseline_share": driver.baseline_share,
+            "sentiment_split": sentiment_counts(driver.sentiment_split.as_ref()),
+            "examples": driver.examples.iter().map(|e| {
+                let post = e.post.clone().unwrap_or_default();
+                json!({
+                    "post_id": post.post_id,
+                    "source": post.source,
+                    "author": post.author,
+                    "content": post.content,
+                    "created_at": time(post.created_at.as_ref()),
+                    "sentiment_label": e.sentiment_label,
+                })
+            }).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Share of `part` in `whole`; `None` without a whole.
+fn share_of(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+pub fn entities(e: &v1::GetEntitiesResponse) -> Value {
+    json!({
+        "window": window(e.window.as_ref()),
+        "baseline": window(e.baseline.as_ref()),
+        "entities": e.entities.iter().map(|entity| {
+            let now = entity.posts.unwrap_or_default();
+            let before = entity.baseline_posts.unwrap_or_default();
+            let (total, base) = (
+                now.positive + now.neutral + now.negative,
+                before.positive + before.neutral + before.negative,
+            );
+            let change = |a: u64, b: u64| {
+                share_of(a, total)
+                    .zip(share_of(b, base))
+                    .map(|(now, before)| now - before)
+            };
+            json!({
+                "entity": entity.entity,
+                "kind": term_kind(entity.kind),
+                "posts": total,
+                "positive": now.positive,
+                "neutral": now.neutral,
+                "negative": now.negative,
+                "baseline_posts": base,
+                "baseline_positive": before.positive,
+                "baseline_neutral": before.neutral,
+                "baseline_negative": before.negative,
+                "change": {
+                    "posts": (base > 0).then(|| (total as f64 - base as f64) / base as f64),
+                    "positive": change(now.positive, before.positive),
+                    "neutral": change(now.neutral, before.neutral),
+                    "negative": change(now.negative, before.negative),
+                },
+            })
+        }).collect::<Vec<_>>(),
+    })
+}
