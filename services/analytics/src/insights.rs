@@ -36,7 +36,7 @@ pub const MAX_ENTITIES: u32 = 100;
 /// Example posts per driver.
 const EXAMPLES: usize = 2;
 /// Drivers an alert names in its details.
-pub const ALERT_DRIVERS: usize = 5;
+pub const ALERT_DRIVERS: usize = 8;
 
 /// The sentiments drivers can be asked for; "all" counts every post.
 const SENTIMENTS: [&str; 4] = ["negative", "positive", "neutral", "all"];

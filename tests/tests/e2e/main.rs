@@ -21,6 +21,7 @@ mod api_rest;
 mod cluster_rehearsal;
 mod exit_with_export;
 mod faults;
+mod insights;
 mod manifests;
 mod mesh;
 mod observability;
