@@ -6,7 +6,7 @@
 //! per chunk, so a run of ten million takes minutes and can be stopped between chunks. The text
 //! is drawn from a small vocabulary so that searches match a realistic share of posts.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use tokio_postgres::Client;
 
 use crate::StoreError;
@@ -140,4 +140,107 @@ pub async fn load(
     }
     client.batch_execute("ANALYZE").await?;
     Ok(spec.posts)
+}
+
+/// A term of the synthetic vocabulary and the posts per minute of each sentiment that mention
+/// it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TermRate {
+    pub kind: crate::terms::TermKind,
+    pub term: String,
+    /// Posts per minute: positive, neutral, negative.
+    pub per_minute: [f64; 3],
+}
+
+/// What [`load_term_rollups`] writes.
+#[derive(Debug, Clone)]
+pub struct TermLoadSpec {
+    /// The minutes of `[end - hours, end)` (whole minutes) get rows.
+    pub end: DateTime<Utc>,
+    pub hours: u32,
+    /// Posts per minute of each sentiment, for the sentiment rollups the shares are taken of.
+    pub posts_per_minute: [f64; 3],
+    pub vocabulary: Vec<TermRate>,
+}
+
+/// Writes the term rollups (and the sentiment rollups) that a stream of posts with
+/// `spec.vocabulary` would leave, minute by minute, without the posts themselves: what the
+/// insights read, at the size a day of a fast mesh leaves, in seconds instead of hours. Counts
+/// wobble by up to 10 % from minute to minute, as sampling does. Hour rows are the sums of
+/// their minutes. Returns the term rows written (minutes and hours).
+pub async fn load_term_rollups(
+    client: &mut Client,
+    spec: &TermLoadSpec,
+) -> Result<u64, StoreError> {
+    let end = spec
+        .end
+        .duration_trunc(TimeDelta::minutes(1))
+        .unwrap_or(spec.end);
+    let start = end - TimeDelta::hours(i64::from(spec.hours));
+    let kinds: Vec<&str> = spec
+        .vocabulary
+        .iter()
+        .map(|t| match t.kind {
+            crate::terms::TermKind::Term => "t",
+            crate::terms::TermKind::Entity => "e",
+        })
+        .collect();
+    let terms: Vec<&str> = spec.vocabulary.iter().map(|t| t.term.as_str()).collect();
+    let rate = |i: usize| -> Vec<f64> { spec.vocabulary.iter().map(|t| t.per_minute[i]).collect() };
+    let (positive, neutral, negative) = (rate(0), rate(1), rate(2));
+    let posts: Vec<f64> = spec.posts_per_minute.to_vec();
+    let tx = client.transaction().await?;
+    let minutes = tx
+        .execute(
+            "INSERT INTO term_minutes (minute, sentiment, kind, term, posts)
+             SELECT m, s.sentiment, v.kind, v.term,
+                    round(s.rate * (1 + 0.1 * sin(extract(epoch FROM m) / 600.0 + v.n)))::bigint
+             FROM generate_series($1::timestamptz, $2::timestamptz - interval '1 minute',
+                                  interval '1 minute') m
+             CROSS JOIN unnest($3::char[], $4::text[], $5::float8[], $6::float8[], $7::float8[])
+                 WITH ORDINALITY AS v(kind, term, positive, neutral, negative, n)
+             CROSS JOIN LATERAL (VALUES ('positive', v.positive), ('neutral', v.neutral),
+                                        ('negative', v.negative)) s(sentiment, rate)
+             WHERE round(s.rate * (1 + 0.1 * sin(extract(epoch FROM m) / 600.0 + v.n))) > 0
+             ON CONFLICT (minute, sentiment, kind, term) DO UPDATE
+                 SET posts = term_minutes.posts + excluded.posts",
+            &[&start, &end, &kinds, &terms, &positive, &neutral, &negative],
+        )
+        .await?;
+    let hours = tx
+        .execute(
+            "INSERT INTO term_hours (hour, sentiment, kind, term, posts)
+             SELECT date_trunc('hour', minute, 'UTC'), sentiment, kind, term, sum(posts)
+             FROM term_minutes WHERE minute >= $1 AND minute < $2
+             GROUP BY 1, 2, 3, 4
+             ON CONFLICT (hour, sentiment, kind, term) DO UPDATE SET posts = excluded.posts",
+            &[&start, &end],
+        )
+        .await?;
+    tx.execute(
+        "INSERT INTO sentiment_minutes (minute, source, sentiment, emotion, posts, confidence_sum)
+         SELECT m, 'synthetic', s.sentiment, '', round(s.rate)::bigint, 0.8 * round(s.rate)
+         FROM generate_series($1::timestamptz, $2::timestamptz - interval '1 minute',
+                              interval '1 minute') m
+         CROSS JOIN unnest(ARRAY['positive', 'neutral', 'negative'], $3::float8[]) s(sentiment, rate)
+         ON CONFLICT (minute, source, sentiment, emotion) DO NOTHING",
+        &[&start, &end, &posts],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO sentiment_hours (hour, source, sentiment, emotion, posts, confidence_sum)
+         SELECT date_trunc('hour', minute, 'UTC'), source, sentiment, emotion, sum(posts),
+                sum(confidence_sum)
+         FROM sentiment_minutes WHERE minute >= $1 AND minute < $2 AND source = 'synthetic'
+         GROUP BY 1, 2, 3, 4
+         ON CONFLICT (hour, source, sentiment, emotion) DO UPDATE SET posts = excluded.posts,
+             confidence_sum = excluded.confidence_sum",
+        &[&start, &end],
+    )
+    .await?;
+    tx.commit().await?;
+    client
+        .batch_execute("ANALYZE term_minutes, term_hours, sentiment_minutes, sentiment_hours")
+        .await?;
+    Ok(minutes + hours)
 }

@@ -3,10 +3,12 @@
 //! [`inference`] measures the raw ceiling of the model sessions in a tight loop and the
 //! inference service under concurrent gRPC load, in the same process and run, so the two are
 //! comparable. [`mesh`] measures the running platform from outside (ingest to WebSocket, and
-//! WebSocket fan-out). [`load`] fills a database with synthetic posts for the read benchmarks.
+//! WebSocket fan-out). [`load`] fills a database with synthetic posts for the read benchmarks;
+//! [`insights`] fills the term rollups of a day at the mesh's rate and times the insights.
 //! [`texts`] provides the workload; [`stats`] the percentiles.
 
 pub mod inference;
+pub mod insights;
 pub mod load;
 pub mod mesh;
 pub mod stats;
@@ -32,6 +34,8 @@ pub enum Command {
     Fanout(mesh::FanoutOptions),
     /// Fills a database with synthetic analysed posts spread over days (read benchmarks).
     Load(load::LoadOptions),
+    /// The insights' queries over the term rollups of a day of posts at the mesh's rate.
+    Insights(insights::InsightsOptions),
 }
 
 /// Runs the chosen benchmark.
@@ -41,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mesh(options) => mesh::run(options).await,
         Command::Fanout(options) => mesh::fanout(options).await,
         Command::Load(options) => load::run(options).await,
+        Command::Insights(options) => insights::run(options).await,
     }
 }
 
