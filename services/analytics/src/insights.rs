@@ -2,8 +2,9 @@
 //! drivers an alert stores in its details.
 //!
 //! Both read the term rollups of two windows: the one looked at and a baseline (by default the
-//! same length just before it). Windows are aligned to whole minutes, the rollups' finest unit,
-//! and the baseline is cut where the window starts, so no minute is counted in both. A driver is
+//! same length just before it). Windows are aligned to whole minutes, the rollups' finest unit
+//! (whole hours for windows of six hours or more), and the baseline is cut where the window
+//! starts, so no minute is counted in both. A driver is
 //! a term whose share among the window's posts of the sentiment rose against the baseline's by
 //! more than chance explains (`pulse_insights::drivers`).
 
@@ -50,32 +51,39 @@ pub struct Windows {
     pub baseline_to: DateTime<Utc>,
 }
 
-fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(TimeDelta::minutes(1)).unwrap_or(t)
+/// Windows at least this long are counted in whole hours: a day then reads 24 hour rows per
+/// term rather than up to two hours of minute rows at its ends, which is most of the cost once
+/// the vocabulary is large.
+pub const HOURLY_FROM: TimeDelta = TimeDelta::hours(6);
+
+fn floor_to(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
+    t.duration_trunc(unit).unwrap_or(t)
 }
 
-fn ceil_minute(t: DateTime<Utc>) -> DateTime<Utc> {
-    let down = floor_minute(t);
-    if down == t {
-        t
-    } else {
-        down + TimeDelta::minutes(1)
-    }
+fn ceil_to(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
+    let down = floor_to(t, unit);
+    if down == t { t } else { down + unit }
 }
 
 impl Windows {
     /// The window `[from, to)` and its baseline, as counted: the window widened to whole
-    /// minutes, the baseline `[baseline_from, baseline_to)` (by default the window's length just
-    /// before it) widened too but ending no later than the window starts.
+    /// minutes (whole hours from [`HOURLY_FROM`] on), the baseline `[baseline_from,
+    /// baseline_to)` (by default the window's length just before it) widened to the same unit
+    /// but ending no later than the window starts.
     pub fn aligned(
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         baseline: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Self {
-        let (from, to) = (floor_minute(from), ceil_minute(to));
+        let unit = if to - from >= HOURLY_FROM {
+            TimeDelta::hours(1)
+        } else {
+            TimeDelta::minutes(1)
+        };
+        let (from, to) = (floor_to(from, unit), ceil_to(to, unit));
         let (baseline_from, baseline_to) = baseline.unwrap_or((from - (to - from), from));
-        let baseline_to = ceil_minute(baseline_to).min(from);
-        let baseline_from = floor_minute(baseline_from).min(baseline_to);
+        let baseline_to = ceil_to(baseline_to, unit).min(from);
+        let baseline_from = floor_to(baseline_from, unit).min(baseline_to);
         Windows {
             from,
             to,
@@ -455,6 +463,14 @@ mod tests {
         );
         assert_eq!(w.baseline_to, t(10, 3, 0), "cut where the window starts");
         assert_eq!(w.baseline_from, t(9, 3, 0));
+        let day = Windows::aligned(t(10, 3, 27) - TimeDelta::hours(24), t(10, 3, 27), None);
+        assert_eq!(
+            (day.from, day.to),
+            (t(10, 0, 0) - TimeDelta::hours(24), t(11, 0, 0)),
+            "whole hours for a long window"
+        );
+        assert_eq!(day.baseline_to, day.from);
+        assert_eq!(day.baseline_to - day.baseline_from, TimeDelta::hours(25));
     }
 
     fn window(from: DateTime<Utc>, to: DateTime<Utc>) -> v1::TimeWindow {
