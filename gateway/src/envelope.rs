@@ -65,6 +65,9 @@ impl ApiError {
     }
 }
 
+/// What tonic's channel timeout says when a call runs past it.
+const UPSTREAM_DEADLINE_MESSAGE: &str = "Timeout expired";
+
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
         use tonic::Code;
@@ -77,6 +80,10 @@ impl From<tonic::Status> for ApiError {
             Code::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
             Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED"),
             Code::DeadlineExceeded => (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT"),
+            // The channel's own deadline (UPSTREAM_TIMEOUT_MS): tonic reports it as cancelled.
+            Code::Cancelled if status.message() == UPSTREAM_DEADLINE_MESSAGE => {
+                (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT")
+            }
             Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
             Code::PermissionDenied => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
             _ => (StatusCode::BAD_GATEWAY, "UPSTREAM_ERROR"),
@@ -107,6 +114,8 @@ mod tests {
             (tonic::Status::unavailable("x"), 503),
             (tonic::Status::resource_exhausted("x"), 429),
             (tonic::Status::deadline_exceeded("x"), 504),
+            (tonic::Status::cancelled(UPSTREAM_DEADLINE_MESSAGE), 504),
+            (tonic::Status::cancelled("the caller went away"), 502),
             (tonic::Status::internal("secret detail"), 502),
         ];
         for (status, http) in cases {
