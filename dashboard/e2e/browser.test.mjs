@@ -7,6 +7,7 @@
 //   DASHBOARD_DIR       the built dashboard (default: dashboard/dist)
 //   CHROMIUM            the browser (default: /usr/bin/chromium)
 //   SCREENSHOT          where the screenshot goes (default: docs/dashboard.png)
+//   SCREENSHOT_RANGE    the time range shown in the screenshot (15m, 1h, 24h, 7d; default 1h)
 //   ANALYTICS_URL, INFERENCE_URL, INGESTER_URL   passed on to the gateway (its defaults otherwise)
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -324,7 +325,12 @@ try {
   await page.setViewportSize({ width: 1280, height: 900 });
 
   // The screenshot, with live data: the insights panels are in it (their headings and first
-  // entries start inside the 900 px viewport).
+  // entries start inside the 900 px viewport). SCREENSHOT_RANGE picks the time range shown
+  // (15m, 1h, 24h, 7d), e.g. one whose baseline holds posts on a platform that just started.
+  if (process.env.SCREENSHOT_RANGE) {
+    await page.getByLabel("Time range").selectOption(process.env.SCREENSHOT_RANGE);
+    await sleep(3_000);
+  }
   await page.evaluate(() => window.scrollTo(0, 0));
   await sleep(500);
   const inView = async (locator, what) => {
