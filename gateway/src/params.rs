@@ -10,6 +10,9 @@ use serde_json::{Map, Value};
 
 use crate::envelope::ApiError;
 
+/// A time range's ends, each optional.
+pub type Range = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// Longest accepted text parameter.
 pub const MAX_TEXT_PARAM: usize = 200;
 
@@ -198,8 +201,8 @@ impl Params {
         Ok(Some(TimeDelta::seconds(seconds)))
     }
 
-    /// The post filter, and its echo for the envelope's `filters`.
-    pub fn post_filter(&self) -> Result<(PostFilter, Value), ApiError> {
+    /// `from` and `to`, each optional; refused when `from` is not before `to`.
+    pub fn range(&self) -> Result<Range, ApiError> {
         let from = self.time("from")?;
         let to = self.time("to")?;
         if let (Some(from), Some(to)) = (from, to)
@@ -210,6 +213,12 @@ impl Params {
                 "from must be before to",
             ));
         }
+        Ok((from, to))
+    }
+
+    /// The post filter, and its echo for the envelope's `filters`.
+    pub fn post_filter(&self) -> Result<(PostFilter, Value), ApiError> {
+        let (from, to) = self.range()?;
         let filter = PostFilter {
             source: self.text("source")?.unwrap_or_default(),
             sentiment: self.choice("sentiment", SENTIMENTS)?.unwrap_or_default(),

@@ -165,16 +165,7 @@ const MAX_INSIGHT_DAYS: i64 = 31;
 /// The window and baseline of an insights query: `from`/`to` (the last hour by default) and
 /// `baseline`, a duration ending where the window starts (by default the window's length).
 fn insight_windows(params: &Params) -> Result<(TimeWindow, Option<TimeWindow>, Value), ApiError> {
-    let from = params.time("from")?;
-    let to = params.time("to")?;
-    if let (Some(from), Some(to)) = (from, to)
-        && from >= to
-    {
-        return Err(ApiError::bad_request(
-            "INVALID_RANGE",
-            "from must be before to",
-        ));
-    }
+    let (from, to) = params.range()?;
     let baseline = params.duration("baseline", MAX_INSIGHT_DAYS)?;
     let to_ts = to.unwrap_or_else(chrono::Utc::now);
     let from_ts = from.unwrap_or(to_ts - chrono::TimeDelta::hours(1));

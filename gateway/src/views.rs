@@ -89,16 +89,12 @@ pub fn alert(a: &v1::Alert) -> Value {
     })
 }
 
-/// The REST name of a term kind.
-fn term_kind(kind: i32) -> &'static str {
-    match v1::TermKind::try_from(kind) {
-        Ok(v1::TermKind::Word) => "word",
-        Ok(v1::TermKind::Phrase) => "phrase",
-        Ok(v1::TermKind::Hashtag) => "hashtag",
-        Ok(v1::TermKind::Mention) => "mention",
-        Ok(v1::TermKind::Entity) => "entity",
-        _ => "unknown",
-    }
+/// The REST name of a term kind: `word`, `phrase`, `hashtag`, `mention`, `entity`.
+fn term_kind(kind: i32) -> String {
+    v1::TermKind::try_from(kind)
+        .map_or("TERM_KIND_UNSPECIFIED", |k| k.as_str_name())
+        .trim_start_matches("TERM_KIND_")
+        .to_ascii_lowercase()
 }
 
 fn window(w: Option<&v1::TimeWindow>) -> Value {

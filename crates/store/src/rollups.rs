@@ -78,11 +78,13 @@ pub struct Plan {
     pub segments: [[Segment; 2]; 4],
 }
 
-fn floor(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
+/// `t` rounded down to a whole `unit` (UTC).
+pub fn floor(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
     t.duration_trunc(unit).unwrap_or(t)
 }
 
-fn ceil(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
+/// `t` rounded up to a whole `unit` (UTC).
+pub fn ceil(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
     let down = floor(t, unit);
     if down == t { t } else { down + unit }
 }

@@ -8,7 +8,7 @@
 //! a term whose share among the window's posts of the sentiment rose against the baseline's by
 //! more than chance explains (`pulse_insights::drivers`).
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use pulse_domain::{datetime_to_timestamp, timestamp_to_datetime};
 use pulse_insights::{
     drivers::{self, Settings},
@@ -18,6 +18,7 @@ use pulse_insights::{
 use pulse_proto::v1;
 use pulse_store::{
     StoreError,
+    rollups::{ceil, floor},
     terms::{self, Example, SentimentCounts, TermCount, TermKind},
 };
 use serde_json::{Value, json};
@@ -56,15 +57,6 @@ pub struct Windows {
 /// the vocabulary is large.
 pub const HOURLY_FROM: TimeDelta = TimeDelta::hours(6);
 
-fn floor_to(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
-    t.duration_trunc(unit).unwrap_or(t)
-}
-
-fn ceil_to(t: DateTime<Utc>, unit: TimeDelta) -> DateTime<Utc> {
-    let down = floor_to(t, unit);
-    if down == t { t } else { down + unit }
-}
-
 impl Windows {
     /// The window `[from, to)` and its baseline, as counted: the window widened to whole
     /// minutes (whole hours from [`HOURLY_FROM`] on), the baseline `[baseline_from,
@@ -80,10 +72,10 @@ impl Windows {
         } else {
             TimeDelta::minutes(1)
         };
-        let (from, to) = (floor_to(from, unit), ceil_to(to, unit));
+        let (from, to) = (floor(from, unit), ceil(to, unit));
         let (baseline_from, baseline_to) = baseline.unwrap_or((from - (to - from), from));
-        let baseline_to = ceil_to(baseline_to, unit).min(from);
-        let baseline_from = floor_to(baseline_from, unit).min(baseline_to);
+        let baseline_to = ceil(baseline_to, unit).min(from);
+        let baseline_from = floor(baseline_from, unit).min(baseline_to);
         Windows {
             from,
             to,
@@ -427,16 +419,12 @@ pub fn alert_details(answer: &v1::GetDriversResponse) -> Value {
     })
 }
 
-/// The REST name of a wire kind.
-pub fn kind_name(kind: i32) -> &'static str {
-    match v1::TermKind::try_from(kind) {
-        Ok(v1::TermKind::Word) => "word",
-        Ok(v1::TermKind::Phrase) => "phrase",
-        Ok(v1::TermKind::Hashtag) => "hashtag",
-        Ok(v1::TermKind::Mention) => "mention",
-        Ok(v1::TermKind::Entity) => "entity",
-        _ => "unknown",
-    }
+/// The REST name of a wire kind: `word`, `phrase`, `hashtag`, `mention`, `entity`.
+pub fn kind_name(kind: i32) -> String {
+    v1::TermKind::try_from(kind)
+        .map_or("TERM_KIND_UNSPECIFIED", |k| k.as_str_name())
+        .trim_start_matches("TERM_KIND_")
+        .to_ascii_lowercase()
 }
 
 #[cfg(test)]
