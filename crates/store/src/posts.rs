@@ -175,12 +175,13 @@ fn joined(posts: &[Post], mentions: &[Mentions], pick: fn(&Mentions) -> &[String
             mentions
                 .get(i)
                 .map(|m| {
-                    let kept: Vec<&str> = pick(m)
+                    // Each once, so a post counts once per term whatever the caller passed.
+                    let kept: std::collections::BTreeSet<&str> = pick(m)
                         .iter()
                         .map(String::as_str)
                         .filter(|t| !t.is_empty() && !t.contains('\n'))
                         .collect();
-                    kept.join("\n")
+                    kept.into_iter().collect::<Vec<_>>().join("\n")
                 })
                 .unwrap_or_default()
         })

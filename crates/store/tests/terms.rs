@@ -231,11 +231,11 @@ async fn posts_without_mentions_count_no_terms() {
     .await
     .expect("counts");
     assert!(counted.is_empty(), "{counted:?}");
-    // A term with a newline cannot be stored as one: it is dropped, the rest is kept.
+    // A term with a newline cannot be stored as one: it is dropped, the rest is kept, once.
     posts::insert_analysed_mentioning(
         &mut client,
         &[post(2, 0, "x")],
-        &[mentions(&["split\nterm", "kept"], &[])],
+        &[mentions(&["split\nterm", "kept", "kept"], &[])],
         &[analysis("p2", "negative", base())],
     )
     .await
@@ -247,8 +247,15 @@ async fn posts_without_mentions_count_no_terms() {
     )
     .await
     .expect("counts");
-    let names: Vec<&str> = counted.iter().map(|c| c.term.as_str()).collect();
-    assert_eq!(names, ["kept"]);
+    let names: Vec<(&str, u64)> = counted
+        .iter()
+        .map(|c| (c.term.as_str(), c.posts.negative))
+        .collect();
+    assert_eq!(names, [("kept", 1)], "a term given twice counts once");
+    assert_eq!(
+        rollups::drift(&client).await.expect("drift"),
+        Drift::default()
+    );
     drop(client);
     db.drop().await;
 }
