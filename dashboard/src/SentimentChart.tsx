@@ -42,6 +42,9 @@ export function SentimentChart({ buckets, bucket, error = null, fixedWidth }: Pr
     );
   }
   const format = tick(bucket);
+  // Room for the widest tick label ("1,200" needs more than "300"): about 8 px a character.
+  const widest = Math.max(...buckets.map((b) => b.total)).toLocaleString().length;
+  const axisWidth = Math.max(40, 16 + 8 * widest);
   return (
     <figure className="chart timeline" aria-label={caption}>
       <figcaption data-testid="timeline-caption">{caption}</figcaption>
@@ -50,7 +53,7 @@ export function SentimentChart({ buckets, bucket, error = null, fixedWidth }: Pr
           <AreaChart data={buckets} margin={{ top: 8, right: 16, left: 0, bottom: 0 }}>
             <CartesianGrid strokeDasharray="3 3" stroke="#d0d4da" />
             <XAxis dataKey="start" tickFormatter={format} minTickGap={24} />
-            <YAxis allowDecimals={false} width={40} />
+            <YAxis allowDecimals={false} width={axisWidth} />
             <Tooltip labelFormatter={(label) => format(String(label))} />
             <Legend />
             {SERIES.map((s, i) => (
