@@ -316,7 +316,12 @@ async fn inference_cut_acknowledges_nothing_and_everything_is_analysed_after() -
         Ok(!worker.readiness.is_ready())
     })
     .await?;
-    // Batches in flight when the connection broke fail; from then on nothing is acknowledged.
+    // Batches in flight when the connection broke fail, or finish when their analyses were
+    // already back (storing them takes a moment); from then on nothing is acknowledged.
+    let settled = observed_within(Duration::from_secs(5), || async {
+        Ok(platform.workers_metric("pulse_worker_batches_in_flight", &[]) == 0.0)
+    })
+    .await?;
     let processed = platform.workers_metric("pulse_worker_posts_processed_total", &[]);
     let stored = platform.census().await?.posts;
     tokio::time::sleep(cut_at + Duration::from_secs(10) - Instant::now()).await;
@@ -339,6 +344,7 @@ async fn inference_cut_acknowledges_nothing_and_everything_is_analysed_after() -
         started.elapsed().as_secs_f64()
     );
     assert!(noticed, "the worker stayed ready with inference cut");
+    assert!(settled, "batches stayed in flight with inference cut");
     assert_eq!(
         processed_after, processed,
         "entries were acknowledged during the cut"
