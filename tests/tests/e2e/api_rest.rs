@@ -679,6 +679,32 @@ fn bad_input() -> Vec<Case> {
         ("/api/posts/export.csv?limit=1101", 400, "OUT_OF_RANGE"),
         ("/api/analyze", 405, "METHOD_NOT_ALLOWED"),
         ("/api/nope", 404, "NOT_FOUND"),
+        (
+            "/api/insights/drivers?sentiment=angry",
+            400,
+            "INVALID_PARAMETER",
+        ),
+        (
+            "/api/insights/drivers?baseline=1w",
+            400,
+            "INVALID_PARAMETER",
+        ),
+        ("/api/insights/drivers?limit=51", 400, "OUT_OF_RANGE"),
+        (
+            "/api/insights/drivers?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z",
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "/api/insights/entities?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+            400,
+            "INVALID_RANGE",
+        ),
+        (
+            "/api/insights/entities?source=twitter",
+            400,
+            "UNKNOWN_PARAMETER",
+        ),
     ] {
         cases.push(Case::get(format!("bad input: GET {path}"), path).fails(status, code));
     }
