@@ -117,14 +117,17 @@ pub fn counted_window(from: DateTime<Utc>, to: DateTime<Utc>) -> (DateTime<Utc>,
     range.unwrap_or((from, from))
 }
 
+/// `$9` is the kind counted, or NULL for both.
 const COUNT_TERMS: &str = "
 SELECT kind, term, sentiment, sum(posts)::bigint
 FROM (
     SELECT kind, term, sentiment, posts FROM term_minutes
-    WHERE (minute >= $1 AND minute < $2) OR (minute >= $3 AND minute < $4)
+    WHERE ((minute >= $1 AND minute < $2) OR (minute >= $3 AND minute < $4))
+      AND ($9::char IS NULL OR kind = $9::char)
     UNION ALL
     SELECT kind, term, sentiment, posts FROM term_hours
-    WHERE (hour >= $5 AND hour < $6) OR (hour >= $7 AND hour < $8)
+    WHERE ((hour >= $5 AND hour < $6) OR (hour >= $7 AND hour < $8))
+      AND ($9::char IS NULL OR kind = $9::char)
 ) t
 GROUP BY 1, 2, 3 HAVING sum(posts) > 0";
 
@@ -148,14 +151,19 @@ fn count(row: &tokio_postgres::Row, index: usize) -> u64 {
 }
 
 /// Every term and entity mentioned in `[from, to)` (widened to whole minutes), with the posts
-/// of each sentiment that mention it.
+/// of each sentiment that mention it; only those of `kind` when given (the entities alone are
+/// a few rows where the terms may be thousands).
 pub async fn counts(
     client: &Client,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    kind: Option<TermKind>,
 ) -> Result<Vec<TermCount>, StoreError> {
     let bounds = bounds(from, to);
-    let rows = client.query(COUNT_TERMS, &params(&bounds)).await?;
+    let code = kind.map(TermKind::code);
+    let mut values = params(&bounds);
+    values.push(&code);
+    let rows = client.query(COUNT_TERMS, &values).await?;
     let mut by_term: HashMap<(TermKind, String), SentimentCounts> = HashMap::new();
     for row in &rows {
         let Some(kind) = TermKind::from_code(row.get(0)) else {

@@ -64,7 +64,7 @@ async fn count_of(
     to: DateTime<Utc>,
 ) -> SentimentCounts {
     let client = db.client().await;
-    terms::counts(&client, from, to)
+    terms::counts(&client, from, to, None)
         .await
         .expect("counts")
         .into_iter()
@@ -124,6 +124,13 @@ async fn terms_are_counted_once_per_post_and_move_with_a_reanalysis() {
             negative: 10
         }
     );
+    let client = db.client().await;
+    let entities_only = terms::counts(&client, day.0, day.1, Some(TermKind::Entity))
+        .await
+        .expect("counts");
+    let names: Vec<&str> = entities_only.iter().map(|c| c.term.as_str()).collect();
+    assert_eq!(names, ["#happy", "Pixel 9"], "the entities alone");
+    drop(client);
     // A window of the complaints' minute alone, with ragged ends.
     let minute = (
         base() + Duration::seconds(10),
@@ -227,6 +234,7 @@ async fn posts_without_mentions_count_no_terms() {
         &client,
         base() - Duration::hours(1),
         base() + Duration::hours(1),
+        None,
     )
     .await
     .expect("counts");
@@ -244,6 +252,7 @@ async fn posts_without_mentions_count_no_terms() {
         &client,
         base() - Duration::hours(1),
         base() + Duration::hours(1),
+        None,
     )
     .await
     .expect("counts");

@@ -214,14 +214,15 @@ fn share(count: u64, of: u64) -> f64 {
     }
 }
 
-/// The term counts of the window and the baseline, read together.
+/// The counts of the window and the baseline (of `kind` only, when given), read together.
 async fn both_counts(
     client: &Client,
     w: &Windows,
+    kind: Option<TermKind>,
 ) -> Result<(Vec<TermCount>, Vec<TermCount>), StoreError> {
     futures::try_join!(
-        terms::counts(client, w.from, w.to),
-        terms::counts(client, w.baseline_from, w.baseline_to),
+        terms::counts(client, w.from, w.to, kind),
+        terms::counts(client, w.baseline_from, w.baseline_to, kind),
     )
 }
 
@@ -260,7 +261,7 @@ pub async fn drivers(
     limit: usize,
 ) -> Result<v1::GetDriversResponse, StoreError> {
     let ((focus, baseline), (posts, baseline_posts)) =
-        futures::try_join!(both_counts(client, windows), async {
+        futures::try_join!(both_counts(client, windows, None), async {
             futures::try_join!(
                 terms::posts(client, windows.from, windows.to),
                 terms::posts(client, windows.baseline_from, windows.baseline_to),
@@ -360,7 +361,7 @@ pub async fn entities(
     windows: &Windows,
     limit: usize,
 ) -> Result<v1::GetEntitiesResponse, StoreError> {
-    let (focus, baseline) = both_counts(client, windows).await?;
+    let (focus, baseline) = both_counts(client, windows, Some(TermKind::Entity)).await?;
     let mut pairs: Vec<(TermCount, SentimentCounts)> = paired(focus, baseline)
         .into_iter()
         .filter(|(c, _)| c.kind == TermKind::Entity && c.posts.total() > 0)
