@@ -103,31 +103,18 @@ fn bounds(from: DateTime<Utc>, to: DateTime<Utc>) -> [DateTime<Utc>; 8] {
     bounds
 }
 
-/// The window as it is counted: widened to whole minutes.
-pub fn counted_window(from: DateTime<Utc>, to: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let b = bounds(from, to);
-    let lo = b.iter().step_by(2).zip(b.iter().skip(1).step_by(2));
-    let mut range: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
-    for (f, t) in lo.filter(|(f, t)| f < t) {
-        range = Some(match range {
-            None => (*f, *t),
-            Some((a, z)) => (a.min(*f), z.max(*t)),
-        });
-    }
-    range.unwrap_or((from, from))
-}
-
-/// `$9` is the kind counted, or NULL for both.
+/// `$9` true counts only what the entity table shows: catalogue entities and hashtags (counted
+/// once, as terms).
 const COUNT_TERMS: &str = "
 SELECT kind, term, sentiment, sum(posts)::bigint
 FROM (
     SELECT kind, term, sentiment, posts FROM term_minutes
     WHERE ((minute >= $1 AND minute < $2) OR (minute >= $3 AND minute < $4))
-      AND ($9::char IS NULL OR kind = $9::char)
+      AND (NOT $9::bool OR kind = 'e' OR left(term, 1) = '#')
     UNION ALL
     SELECT kind, term, sentiment, posts FROM term_hours
     WHERE ((hour >= $5 AND hour < $6) OR (hour >= $7 AND hour < $8))
-      AND ($9::char IS NULL OR kind = $9::char)
+      AND (NOT $9::bool OR kind = 'e' OR left(term, 1) = '#')
 ) t
 GROUP BY 1, 2, 3 HAVING sum(posts) > 0";
 
@@ -150,19 +137,27 @@ fn count(row: &tokio_postgres::Row, index: usize) -> u64 {
     u64::try_from(row.get::<_, i64>(index)).unwrap_or_default()
 }
 
-/// Every term and entity mentioned in `[from, to)` (widened to whole minutes), with the posts
-/// of each sentiment that mention it; only those of `kind` when given (the entities alone are
-/// a few rows where the terms may be thousands).
+/// What [`counts`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Every term and entity.
+    All,
+    /// Catalogue entities and hashtags only: a few rows, where the terms may be thousands.
+    Entities,
+}
+
+/// The terms and entities mentioned in `[from, to)` (widened to whole minutes), with the posts
+/// of each sentiment that mention them.
 pub async fn counts(
     client: &Client,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    kind: Option<TermKind>,
+    counted: Counted,
 ) -> Result<Vec<TermCount>, StoreError> {
     let bounds = bounds(from, to);
-    let code = kind.map(TermKind::code);
+    let entities_only = counted == Counted::Entities;
     let mut values = params(&bounds);
-    values.push(&code);
+    values.push(&entities_only);
     let rows = client.query(COUNT_TERMS, &values).await?;
     let mut by_term: HashMap<(TermKind, String), SentimentCounts> = HashMap::new();
     for row in &rows {
@@ -293,14 +288,20 @@ mod tests {
     }
 
     #[test]
-    fn a_window_is_counted_in_whole_minutes() {
+    fn a_window_is_cut_into_minutes_at_its_ends_and_hours_between() {
+        let b = bounds(t(9, 12, 30), t(11, 40, 10));
         assert_eq!(
-            counted_window(t(9, 12, 30), t(11, 40, 10)),
-            (t(9, 12, 0), t(11, 41, 0))
-        );
-        assert_eq!(
-            counted_window(t(9, 0, 0), t(10, 0, 0)),
-            (t(9, 0, 0), t(10, 0, 0))
+            b,
+            [
+                t(9, 12, 0),
+                t(10, 0, 0),
+                t(11, 0, 0),
+                t(11, 41, 0),
+                t(10, 0, 0),
+                t(11, 0, 0),
+                DateTime::<Utc>::UNIX_EPOCH,
+                DateTime::<Utc>::UNIX_EPOCH,
+            ]
         );
     }
 
@@ -308,10 +309,6 @@ mod tests {
     fn an_empty_window_counts_nothing() {
         let b = bounds(t(10, 0, 0), t(10, 0, 0));
         assert!(b.iter().all(|x| *x == DateTime::<Utc>::UNIX_EPOCH));
-        assert_eq!(
-            counted_window(t(10, 0, 0), t(10, 0, 0)),
-            (t(10, 0, 0), t(10, 0, 0))
-        );
     }
 
     #[test]

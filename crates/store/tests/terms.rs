@@ -7,7 +7,7 @@ use pulse_domain::{Analysis, Post};
 use pulse_store::{
     posts::{self, Mentions},
     rollups::{self, Drift},
-    terms::{self, SentimentCounts, TermKind},
+    terms::{self, Counted, SentimentCounts, TermKind},
 };
 
 mod support;
@@ -64,7 +64,7 @@ async fn count_of(
     to: DateTime<Utc>,
 ) -> SentimentCounts {
     let client = db.client().await;
-    terms::counts(&client, from, to, None)
+    terms::counts(&client, from, to, Counted::All)
         .await
         .expect("counts")
         .into_iter()
@@ -99,7 +99,7 @@ async fn terms_are_counted_once_per_post_and_move_with_a_reanalysis() {
         .map(|i| post(i, 7200 + i as i64, "Love my Pixel 9 #happy"))
         .collect();
     let praise_terms: Vec<Mentions> = (10..15)
-        .map(|_| mentions(&["love", "pixel", "#happy"], &["Pixel 9", "#happy"]))
+        .map(|_| mentions(&["love", "pixel", "#happy"], &["Pixel 9"]))
         .collect();
     let positive: Vec<Analysis> = praise
         .iter()
@@ -125,11 +125,18 @@ async fn terms_are_counted_once_per_post_and_move_with_a_reanalysis() {
         }
     );
     let client = db.client().await;
-    let entities_only = terms::counts(&client, day.0, day.1, Some(TermKind::Entity))
+    let entities_only = terms::counts(&client, day.0, day.1, Counted::Entities)
         .await
         .expect("counts");
-    let names: Vec<&str> = entities_only.iter().map(|c| c.term.as_str()).collect();
-    assert_eq!(names, ["#happy", "Pixel 9"], "the entities alone");
+    let names: Vec<(TermKind, &str)> = entities_only
+        .iter()
+        .map(|c| (c.kind, c.term.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [(TermKind::Term, "#happy"), (TermKind::Entity, "Pixel 9")],
+        "the entity table's rows alone: catalogue entities and hashtags"
+    );
     drop(client);
     // A window of the complaints' minute alone, with ragged ends.
     let minute = (
@@ -210,7 +217,7 @@ async fn terms_are_counted_once_per_post_and_move_with_a_reanalysis() {
     let happy = terms::examples(
         &client,
         "positive",
-        &[(TermKind::Entity, "#happy".into())],
+        &[(TermKind::Term, "#happy".into())],
         day.0,
         day.1,
         2,
@@ -222,6 +229,18 @@ async fn terms_are_counted_once_per_post_and_move_with_a_reanalysis() {
     db.drop().await;
 }
 
+/// Every term counted in the two hours around [`base`].
+async fn counted_around_base(client: &tokio_postgres::Client) -> Vec<terms::TermCount> {
+    terms::counts(
+        client,
+        base() - Duration::hours(1),
+        base() + Duration::hours(1),
+        Counted::All,
+    )
+    .await
+    .expect("counts")
+}
+
 #[tokio::test]
 async fn posts_without_mentions_count_no_terms() {
     let db = Db::new("terms").await;
@@ -230,14 +249,7 @@ async fn posts_without_mentions_count_no_terms() {
     posts::insert_analysed(&mut client, &plain, &[analysis("p1", "positive", base())])
         .await
         .expect("insert");
-    let counted = terms::counts(
-        &client,
-        base() - Duration::hours(1),
-        base() + Duration::hours(1),
-        None,
-    )
-    .await
-    .expect("counts");
+    let counted = counted_around_base(&client).await;
     assert!(counted.is_empty(), "{counted:?}");
     // A term with a newline cannot be stored as one: it is dropped, the rest is kept, once.
     posts::insert_analysed_mentioning(
@@ -248,14 +260,7 @@ async fn posts_without_mentions_count_no_terms() {
     )
     .await
     .expect("insert");
-    let counted = terms::counts(
-        &client,
-        base() - Duration::hours(1),
-        base() + Duration::hours(1),
-        None,
-    )
-    .await
-    .expect("counts");
+    let counted = counted_around_base(&client).await;
     let names: Vec<(&str, u64)> = counted
         .iter()
         .map(|c| (c.term.as_str(), c.posts.negative))

@@ -19,7 +19,7 @@ use pulse_proto::v1;
 use pulse_store::{
     StoreError,
     rollups::{ceil, floor},
-    terms::{self, Example, SentimentCounts, TermCount, TermKind},
+    terms::{self, Counted, Example, SentimentCounts, TermCount, TermKind},
 };
 use serde_json::{Value, json};
 use tokio_postgres::Client;
@@ -174,7 +174,6 @@ fn posts_of(counts: &SentimentCounts, sentiment: &str) -> u64 {
 /// The wire kind of a counted text.
 fn kind_to_wire(kind: TermKind, term: &str) -> v1::TermKind {
     match kind {
-        TermKind::Entity if term.starts_with('#') => v1::TermKind::Hashtag,
         TermKind::Entity => v1::TermKind::Entity,
         TermKind::Term => match Kind::of(term) {
             Kind::Word => v1::TermKind::Word,
@@ -214,15 +213,15 @@ fn share(count: u64, of: u64) -> f64 {
     }
 }
 
-/// The counts of the window and the baseline (of `kind` only, when given), read together.
+/// The counts of the window and the baseline, read together.
 async fn both_counts(
     client: &Client,
     w: &Windows,
-    kind: Option<TermKind>,
+    counted: Counted,
 ) -> Result<(Vec<TermCount>, Vec<TermCount>), StoreError> {
     futures::try_join!(
-        terms::counts(client, w.from, w.to, kind),
-        terms::counts(client, w.baseline_from, w.baseline_to, kind),
+        terms::counts(client, w.from, w.to, counted),
+        terms::counts(client, w.baseline_from, w.baseline_to, counted),
     )
 }
 
@@ -261,17 +260,15 @@ pub async fn drivers(
     limit: usize,
 ) -> Result<v1::GetDriversResponse, StoreError> {
     let ((focus, baseline), (posts, baseline_posts)) =
-        futures::try_join!(both_counts(client, windows, None), async {
+        futures::try_join!(both_counts(client, windows, Counted::All), async {
             futures::try_join!(
                 terms::posts(client, windows.from, windows.to),
                 terms::posts(client, windows.baseline_from, windows.baseline_to),
             )
         })?;
     let pairs = paired(focus, baseline);
-    // A hashtag is counted as a term and as an entity; it is named once, as the term.
     let candidates: Vec<((TermKind, String), Counts)> = pairs
         .iter()
-        .filter(|(now, _)| !(now.kind == TermKind::Entity && now.term.starts_with('#')))
         .map(|(now, before)| {
             (
                 (now.kind, now.term.clone()),
@@ -361,10 +358,10 @@ pub async fn entities(
     windows: &Windows,
     limit: usize,
 ) -> Result<v1::GetEntitiesResponse, StoreError> {
-    let (focus, baseline) = both_counts(client, windows, Some(TermKind::Entity)).await?;
+    let (focus, baseline) = both_counts(client, windows, Counted::Entities).await?;
     let mut pairs: Vec<(TermCount, SentimentCounts)> = paired(focus, baseline)
         .into_iter()
-        .filter(|(c, _)| c.kind == TermKind::Entity && c.posts.total() > 0)
+        .filter(|(c, _)| c.posts.total() > 0)
         .collect();
     pairs.sort_by(|(a, _), (b, _)| {
         b.posts
@@ -522,10 +519,7 @@ mod tests {
             kind_to_wire(TermKind::Entity, "Pixel 9"),
             v1::TermKind::Entity
         );
-        assert_eq!(
-            kind_to_wire(TermKind::Entity, "#fail"),
-            v1::TermKind::Hashtag
-        );
+        assert_eq!(kind_to_wire(TermKind::Term, "#fail"), v1::TermKind::Hashtag);
         assert_eq!(
             kind_to_wire(TermKind::Term, "battery drains"),
             v1::TermKind::Phrase
