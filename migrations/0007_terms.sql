@@ -1,7 +1,7 @@
 -- Terms and entities: what posts talk about, so the insights can say what drives a sentiment.
 --
--- The worker extracts each post's terms (words, two-word phrases, #hashtags, @mentions) and the
--- catalogue entities it names, and stores them with the post. Posts stored before this migration
+-- The worker extracts each post's terms (words, two-word phrases, @mentions) and its entities
+-- (the catalogue entities it names, its #hashtags), and stores them with the post. Posts stored before this migration
 -- have none, so the insights start from here.
 ALTER TABLE social_media_posts
     ADD COLUMN terms    TEXT[] NOT NULL DEFAULT '{}',

@@ -131,7 +131,7 @@ pub async fn insert_analysed(
 }
 
 /// What a post mentions, stored with it for the insights: its terms (words, two-word phrases,
-/// `#hashtags`, `@mentions`) and the catalogue entities it names.
+/// `@mentions`) and its entities (the catalogue entities it names, its `#hashtags`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mentions {
     pub terms: Vec<String>,

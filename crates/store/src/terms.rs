@@ -20,9 +20,9 @@ use crate::{
 /// What a counted text is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TermKind {
-    /// A word, a two-word phrase, a `#hashtag` or an `@mention` of the post's text.
+    /// A word, a two-word phrase or an `@mention` of the post's text.
     Term,
-    /// An entity of the catalogue that the post names.
+    /// An entity of the catalogue that the post names, or one of its `#hashtags`.
     Entity,
 }
 
@@ -103,18 +103,17 @@ fn bounds(from: DateTime<Utc>, to: DateTime<Utc>) -> [DateTime<Utc>; 8] {
     bounds
 }
 
-/// `$9` true counts only what the entity table shows: catalogue entities and hashtags (counted
-/// once, as terms).
+/// `$9` true counts only the entities (catalogue entities and hashtags).
 const COUNT_TERMS: &str = "
 SELECT kind, term, sentiment, sum(posts)::bigint
 FROM (
     SELECT kind, term, sentiment, posts FROM term_minutes
     WHERE ((minute >= $1 AND minute < $2) OR (minute >= $3 AND minute < $4))
-      AND (NOT $9::bool OR kind = 'e' OR left(term, 1) = '#')
+      AND (NOT $9::bool OR kind = 'e')
     UNION ALL
     SELECT kind, term, sentiment, posts FROM term_hours
     WHERE ((hour >= $5 AND hour < $6) OR (hour >= $7 AND hour < $8))
-      AND (NOT $9::bool OR kind = 'e' OR left(term, 1) = '#')
+      AND (NOT $9::bool OR kind = 'e')
 ) t
 GROUP BY 1, 2, 3 HAVING sum(posts) > 0";
 
@@ -142,7 +141,8 @@ fn count(row: &tokio_postgres::Row, index: usize) -> u64 {
 pub enum Counted {
     /// Every term and entity.
     All,
-    /// Catalogue entities and hashtags only: a few rows, where the terms may be thousands.
+    /// Entities only (catalogue entities and hashtags): a few rows, where the terms may be
+    /// thousands.
     Entities,
 }
 

@@ -99,7 +99,7 @@ async fn terms_are_counted_once_per_post_and_move_with_a_reanalysis() {
         .map(|i| post(i, 7200 + i as i64, "Love my Pixel 9 #happy"))
         .collect();
     let praise_terms: Vec<Mentions> = (10..15)
-        .map(|_| mentions(&["love", "pixel", "#happy"], &["Pixel 9"]))
+        .map(|_| mentions(&["love", "pixel"], &["Pixel 9", "#happy"]))
         .collect();
     let positive: Vec<Analysis> = praise
         .iter()
@@ -134,8 +134,8 @@ async fn terms_are_counted_once_per_post_and_move_with_a_reanalysis() {
         .collect();
     assert_eq!(
         names,
-        [(TermKind::Term, "#happy"), (TermKind::Entity, "Pixel 9")],
-        "the entity table's rows alone: catalogue entities and hashtags"
+        [(TermKind::Entity, "#happy"), (TermKind::Entity, "Pixel 9")],
+        "the entities alone"
     );
     drop(client);
     // A window of the complaints' minute alone, with ragged ends.
@@ -217,7 +217,7 @@ async fn terms_are_counted_once_per_post_and_move_with_a_reanalysis() {
     let happy = terms::examples(
         &client,
         "positive",
-        &[(TermKind::Term, "#happy".into())],
+        &[(TermKind::Entity, "#happy".into())],
         day.0,
         day.1,
         2,

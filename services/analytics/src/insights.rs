@@ -174,6 +174,7 @@ fn posts_of(counts: &SentimentCounts, sentiment: &str) -> u64 {
 /// The wire kind of a counted text.
 fn kind_to_wire(kind: TermKind, term: &str) -> v1::TermKind {
     match kind {
+        TermKind::Entity if term.starts_with('#') => v1::TermKind::Hashtag,
         TermKind::Entity => v1::TermKind::Entity,
         TermKind::Term => match Kind::of(term) {
             Kind::Word => v1::TermKind::Word,
@@ -519,7 +520,10 @@ mod tests {
             kind_to_wire(TermKind::Entity, "Pixel 9"),
             v1::TermKind::Entity
         );
-        assert_eq!(kind_to_wire(TermKind::Term, "#fail"), v1::TermKind::Hashtag);
+        assert_eq!(
+            kind_to_wire(TermKind::Entity, "#fail"),
+            v1::TermKind::Hashtag
+        );
         assert_eq!(
             kind_to_wire(TermKind::Term, "battery drains"),
             v1::TermKind::Phrase

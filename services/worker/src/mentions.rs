@@ -26,14 +26,15 @@ impl Extractor {
         Ok(Self { catalogue })
     }
 
-    /// The terms of `post` (its hashtags among them) and the catalogue entities it names.
+    /// The words, phrases and @mentions of `post` as terms; the catalogue entities it names and
+    /// its hashtags as entities (each counted once, and the entity table reads only entities).
     pub fn mentions(&self, post: &Post) -> Mentions {
+        let found = terms::extract(&post.content);
+        let mut entities: Vec<String> = self.catalogue.find(&post.content).into_iter().collect();
+        entities.extend(found.hashtags);
         Mentions {
-            terms: terms::extract(&post.content)
-                .all()
-                .map(str::to_owned)
-                .collect(),
-            entities: self.catalogue.find(&post.content).into_iter().collect(),
+            terms: found.words.into_iter().chain(found.mentions).collect(),
+            entities,
         }
     }
 }
@@ -55,11 +56,14 @@ mod tests {
     }
 
     #[test]
-    fn a_complaint_mentions_its_terms_its_hashtags_and_its_product() {
+    fn a_complaint_mentions_its_terms_its_product_and_its_hashtags() {
         let mentions = Extractor::default().mentions(&post("My Pixel 9 battery drains #fail"));
         assert!(mentions.terms.contains(&"battery drains".to_owned()));
-        assert!(mentions.terms.contains(&"#fail".to_owned()));
-        assert_eq!(mentions.entities, ["Pixel 9"]);
+        assert!(
+            !mentions.terms.contains(&"#fail".to_owned()),
+            "counted once"
+        );
+        assert_eq!(mentions.entities, ["Pixel 9", "#fail"]);
     }
 
     #[test]

@@ -70,12 +70,18 @@ fn generator_vocabulary(posts_per_minute: f64, complaints: bool) -> Vec<TermRate
             (post.content, intended as usize)
         };
         let found = terms::extract(&content);
-        let mentioned = found.all().map(|t| (TermKind::Term, t.to_owned())).chain(
-            catalogue
-                .find(&content)
-                .into_iter()
-                .map(|e| (TermKind::Entity, e)),
-        );
+        let mentioned = found
+            .words
+            .iter()
+            .chain(&found.mentions)
+            .map(|t| (TermKind::Term, t.clone()))
+            .chain(
+                catalogue
+                    .find(&content)
+                    .into_iter()
+                    .chain(found.hashtags.iter().cloned())
+                    .map(|e| (TermKind::Entity, e)),
+            );
         for key in mentioned {
             counts.entry(key).or_default()[sentiment] += 1;
         }
