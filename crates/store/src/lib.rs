@@ -6,12 +6,14 @@
 //! test); [`posts`], [`stats`], [`windows`] and [`alerts`] hold the queries, [`rollups`] says
 //! which part of a time range the rollup tables answer, [`partitions`] creates the days ahead
 //! and drops those past retention, and [`leader`] elects one instance for once-only jobs.
-//! [`terms`] reads the term rollups behind the insights. [`cancel`] ends on the server the reads
-//! whose caller stopped waiting; [`synthetic`] fills a database for benchmarks.
+//! [`terms`] reads the term rollups behind the insights; [`keys`] holds the gateway's API keys.
+//! [`cancel`] ends on the server the reads whose caller stopped waiting; [`synthetic`] fills a
+//! database for benchmarks.
 
 pub mod alerts;
 pub mod cancel;
 pub mod error;
+pub mod keys;
 pub mod leader;
 pub mod migrate;
 pub mod partitions;

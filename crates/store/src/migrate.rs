@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "terms",
         sql: include_str!("../../../migrations/0007_terms.sql"),
     },
+    Migration {
+        version: 8,
+        name: "api_keys",
+        sql: include_str!("../../../migrations/0008_api_keys.sql"),
+    },
 ];
 
 /// Arbitrary key of the advisory lock held while migrating.

@@ -1,6 +1,9 @@
 //! `pulse-store migrate`: creates the database if needed and applies pending migrations.
 //! Run once per deploy (a Kubernetes Job) before the services start. `pulse-store maintain` runs
-//! one partition maintenance pass (the workers run one every hour).
+//! one partition maintenance pass (the workers run one every hour). `pulse-store keys` creates,
+//! lists and revokes the gateway's API keys.
+
+mod keys;
 
 use std::process::ExitCode;
 
@@ -24,6 +27,9 @@ enum Command {
     Status,
     /// Creates the coming weeks' partitions and drops those past retention, once.
     Maintain(pulse_settings::RetentionSettings),
+    /// API keys of the gateway: create, list, revoke.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -70,6 +76,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             {
                 Some(_) => tracing::info!("partitions are current"),
                 None => tracing::info!("another instance is maintaining the partitions"),
+            }
+        }
+        Command::Keys(command) => {
+            let pool = pulse_store::connect_pool(cli.database.url.expose(), 1)?;
+            if !keys::run(&pool, command).await? {
+                return Ok(ExitCode::FAILURE);
             }
         }
     }
