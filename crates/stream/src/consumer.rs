@@ -16,10 +16,11 @@ use redis::{
 };
 
 use crate::{
-    Backlog, RedisKeys, StreamError, backlog,
+    Backlog, EntryFailures, RedisKeys, StreamError, backlog,
     codec::raw_fields,
     connection::Connection,
     dead_letters::{self, FIELD_CONSUMER, FIELD_DELIVERIES, FIELD_ORIGINAL_ID, FIELD_REASON},
+    failures,
     keys::WORKER_GROUP,
 };
 
@@ -262,6 +263,92 @@ impl GroupConsumer {
         let mut conn = self.conn.clone();
         let () = pipe.query_async(&mut conn).await?;
         Ok(())
+    }
+
+    /// Counts one failure of entry `id` caused by its own content, with the error; returns the
+    /// entry's count so far (see [`crate::failures`]).
+    pub async fn record_failure(&self, id: &str, error: &str) -> Result<u64, StreamError> {
+        failures::record(&self.conn, &self.keys, id, error).await
+    }
+
+    /// The failure counts of `ids`; entries that never failed by their own fault are left out.
+    pub async fn failures(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, EntryFailures>, StreamError> {
+        failures::read(&self.conn, &self.keys, ids).await
+    }
+
+    /// Acknowledges processed entries and deletes their failure counts, in one MULTI; returns
+    /// how many were still pending.
+    pub async fn ack_and_forget(&self, ids: &[String]) -> Result<u64, StreamError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut xack = redis::cmd("XACK");
+        xack.arg(self.keys.posts()).arg(WORKER_GROUP).arg(ids);
+        let mut pipe = redis::pipe();
+        pipe.atomic().add_command(xack);
+        failures::forget(&mut pipe, &self.keys, ids);
+        let mut conn = self.conn.clone();
+        let (acked,): (u64,) = pipe.query_async(&mut conn).await?;
+        Ok(acked)
+    }
+
+    /// [`GroupConsumer::dead_letter`], also deleting the entry's failure count, in one MULTI
+    /// that measures the dead-letter stream before and after: returns how many older dead
+    /// letters the stream's cap ([`dead_letters::DEFAULT_MAX_LEN`]) trimmed to make room, so
+    /// that no dead letter is dropped without a trace.
+    pub async fn dead_letter_and_forget(
+        &self,
+        delivery: &Delivery,
+        reason: &str,
+        deliveries: u64,
+    ) -> Result<u64, StreamError> {
+        let dlq = self.keys.dead_letters();
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(&dlq)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(dead_letters::DEFAULT_MAX_LEN)
+            .arg("*")
+            .arg(FIELD_ORIGINAL_ID)
+            .arg(&delivery.id)
+            .arg(FIELD_REASON)
+            .arg(reason)
+            .arg(FIELD_DELIVERIES)
+            .arg(deliveries)
+            .arg(FIELD_CONSUMER)
+            .arg(&self.consumer);
+        for (field, value) in raw_fields(&delivery.fields) {
+            xadd.arg(field).arg(value);
+        }
+        let mut xack = redis::cmd("XACK");
+        xack.arg(self.keys.posts())
+            .arg(WORKER_GROUP)
+            .arg(&delivery.id);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("XLEN")
+            .arg(&dlq)
+            .add_command(xadd)
+            .ignore()
+            .add_command(xack)
+            .ignore();
+        failures::forget(&mut pipe, &self.keys, std::slice::from_ref(&delivery.id));
+        pipe.cmd("XLEN").arg(&dlq);
+        let mut conn = self.conn.clone();
+        let (before, after): (u64, u64) = pipe.query_async(&mut conn).await?;
+        Ok((before + 1).saturating_sub(after))
+    }
+
+    /// Entries in the dead-letter stream.
+    pub async fn dead_letter_count(&self) -> Result<u64, StreamError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("XLEN")
+            .arg(self.keys.dead_letters())
+            .query_async(&mut conn)
+            .await?)
     }
 
     /// The group's backlog: entries delivered but not acknowledged, entries not yet delivered,

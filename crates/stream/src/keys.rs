@@ -29,6 +29,12 @@ impl RedisKeys {
         format!("{}:posts:dlq", self.prefix)
     }
 
+    /// The failures that pending entry `id` of the posts stream had because of its own content
+    /// (see [`crate::failures`]).
+    pub fn entry_failures(&self, id: &str) -> String {
+        format!("{}:posts:failures:{id}", self.prefix)
+    }
+
     /// Analysed posts and alerts, written after they are stored.
     pub fn events(&self) -> String {
         format!("{}:events", self.prefix)

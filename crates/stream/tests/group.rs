@@ -350,3 +350,105 @@ async fn dead_letters_are_listed_and_replayed_once_with_their_original_fields() 
     assert_eq!(len, 6);
     fx.cleanup().await;
 }
+
+#[tokio::test]
+async fn failure_counts_are_shared_by_consumers_and_go_with_the_entry() {
+    let fx = Fixture::new().await;
+    let producer = Producer::new(fx.conn.clone(), &fx.keys, 1_000);
+    let first = fx.consumer("first").await;
+    let second = fx.consumer("second").await;
+    producer
+        .publish_many(&[entry("f1"), entry("f2"), entry("f3")])
+        .await
+        .expect("publish");
+    let got = first
+        .read_new(10, Duration::from_millis(100))
+        .await
+        .expect("read");
+    let ids: Vec<String> = got.iter().map(|d| d.id.clone()).collect();
+
+    assert_eq!(
+        first
+            .record_failure(&ids[0], "boom 1")
+            .await
+            .expect("record"),
+        1
+    );
+    // Another worker (after a claim, say) adds to the same count.
+    assert_eq!(
+        second
+            .record_failure(&ids[0], "boom 2")
+            .await
+            .expect("record"),
+        2
+    );
+    let counts = first.failures(&ids).await.expect("read");
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert_eq!(counts[&ids[0]].count, 2);
+    assert_eq!(counts[&ids[0]].last_error.as_deref(), Some("boom 2"));
+    let mut conn = fx.conn.clone();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(fx.keys.entry_failures(&ids[0]))
+        .query_async(&mut conn)
+        .await
+        .expect("ttl");
+    assert!(ttl > 0, "{ttl}");
+
+    // Acknowledging forgets the count.
+    assert_eq!(first.ack_and_forget(&ids[..2]).await.expect("ack"), 2);
+    assert!(first.failures(&ids).await.expect("read").is_empty());
+
+    // So does dead-lettering, which reports what the cap trimmed: nothing here.
+    first
+        .record_failure(&ids[2], "boom 3")
+        .await
+        .expect("record");
+    let trimmed = first
+        .dead_letter_and_forget(&got[2], "failed", 1)
+        .await
+        .expect("dead letter");
+    assert_eq!(trimmed, 0);
+    assert!(first.failures(&ids).await.expect("read").is_empty());
+    assert_eq!(first.dead_letter_count().await.expect("count"), 1);
+    assert_eq!(first.pending_count().await.expect("pending"), 0);
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn dead_letters_trimmed_by_the_cap_are_counted() {
+    let fx = Fixture::new().await;
+    let producer = Producer::new(fx.conn.clone(), &fx.keys, 1_000);
+    let consumer = fx.consumer("c").await;
+    // The dead-letter stream full to its cap, and a little over.
+    let cap = pulse_stream::dead_letters::DEFAULT_MAX_LEN;
+    let mut conn = fx.conn.clone();
+    for chunk in (0..cap + 200).collect::<Vec<_>>().chunks(10_000) {
+        let mut pipe = redis::pipe();
+        for n in chunk {
+            pipe.cmd("XADD")
+                .arg(fx.keys.dead_letters())
+                .arg("*")
+                .arg("n")
+                .arg(*n)
+                .ignore();
+        }
+        let () = pipe.query_async(&mut conn).await.expect("fill");
+    }
+    producer
+        .publish_many(&[entry("t1")])
+        .await
+        .expect("publish");
+    let got = consumer
+        .read_new(10, Duration::from_millis(100))
+        .await
+        .expect("read");
+    let trimmed = consumer
+        .dead_letter_and_forget(&got[0], "failed", 1)
+        .await
+        .expect("dead letter");
+    let left = consumer.dead_letter_count().await.expect("count");
+    assert!(trimmed > 0, "nothing trimmed");
+    assert_eq!(left, (cap + 200 + 1) as u64 - trimmed);
+    assert!(left >= cap as u64);
+    fx.cleanup().await;
+}
