@@ -503,6 +503,22 @@ pub async fn census(client: &Client) -> Result<Census, StoreError> {
     })
 }
 
+/// Which of `ids` are stored. Posts and their analyses commit in one transaction, so a post
+/// found here is completely done: a worker that re-reads its entry after a crash between the
+/// commit and the acknowledgement only needs to acknowledge it.
+pub async fn stored_among(client: &Client, ids: &[&str]) -> Result<Vec<String>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT post_id FROM post_keys WHERE post_id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 /// Every stored post id, for checks that nothing was lost.
 pub async fn all_ids(client: &Client) -> Result<Vec<String>, StoreError> {
     let rows = client
