@@ -186,6 +186,12 @@ pub struct Config {
     /// LLM calls in flight at once per request.
     #[arg(long, env = "LLM_CONCURRENCY", default_value_t = 8)]
     pub llm_concurrency: usize,
+
+    /// FAULT INJECTION, for tests only (off when unset): any request with a text containing
+    /// this marker fails with INTERNAL after validation, as a model crashing on that input
+    /// would, so the worker's isolation of a bad entry can be exercised end to end.
+    #[arg(long, env = "FAULT_FAIL_ON_TEXT", hide = true)]
+    pub fault_fail_on_text: Option<String>,
 }
 
 impl Config {

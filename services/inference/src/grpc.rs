@@ -37,6 +37,8 @@ pub struct InferenceApi {
     engine: Engine,
     llm: Option<LlmBackend>,
     metrics: InferenceMetrics,
+    /// The fault-injection marker of `FAULT_FAIL_ON_TEXT`; `None` (the default) injects nothing.
+    fail_on_text: Option<String>,
 }
 
 impl InferenceApi {
@@ -46,7 +48,15 @@ impl InferenceApi {
             engine,
             llm,
             metrics,
+            fail_on_text: None,
         }
+    }
+
+    /// Fails every request with a text containing `marker` as a crashing model would (INTERNAL):
+    /// a fault-injection hook for tests (`FAULT_FAIL_ON_TEXT`). An empty marker injects nothing.
+    pub fn with_fault_fail_on_text(mut self, marker: Option<String>) -> Self {
+        self.fail_on_text = marker.filter(|m| !m.is_empty());
+        self
     }
 
     fn count(&self, analyses: &[Analysis]) {
@@ -72,6 +82,17 @@ impl InferenceApi {
         requested: &[i32],
     ) -> Result<Vec<Analysis>, EngineError> {
         let jobs = self.engine.jobs(&texts, requested)?;
+        if let Some(marker) = &self.fail_on_text
+            && let Some(i) = texts.iter().position(|t| t.contains(marker.as_str()))
+        {
+            tracing::warn!(
+                text = i,
+                "FAULT_FAIL_ON_TEXT: failing the request on purpose"
+            );
+            return Err(EngineError::ModelFailed(format!(
+                "injected fault: text {i} contains the FAULT_FAIL_ON_TEXT marker"
+            )));
+        }
         let texts = Arc::new(texts);
         let local = self.engine.analyze_locally(Arc::clone(&texts), &jobs).await;
         match &self.llm {

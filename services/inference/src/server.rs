@@ -92,7 +92,11 @@ pub async fn serve(
         },
         metrics.clone(),
     )?;
-    let api = InferenceApi::new(engine, config.llm_backend(&metrics), metrics);
+    let api = InferenceApi::new(engine, config.llm_backend(&metrics), metrics)
+        .with_fault_fail_on_text(config.fault_fail_on_text.clone());
+    if let Some(marker) = &config.fault_fail_on_text {
+        tracing::warn!(%marker, "FAULT_FAIL_ON_TEXT is set: requests with this marker fail on purpose");
+    }
     let (health, health_service) = pulse_runtime::grpc::health();
     // Models are loaded before the server starts, so it is SERVING from its first request.
     health

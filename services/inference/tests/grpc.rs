@@ -161,3 +161,52 @@ async fn bad_input_is_invalid_argument_with_a_reason() {
     assert_eq!(too_many.code(), Code::InvalidArgument);
     assert!(too_many.message().contains("over the limit of 8"));
 }
+
+#[tokio::test]
+async fn the_fault_hook_fails_only_requests_with_its_marker_and_is_off_by_default() {
+    assert_eq!(
+        Config::parse_from(["pulse-inference"]).fault_fail_on_text,
+        None
+    );
+    let mut config = Config::parse_from(["pulse-inference", "--fault-fail-on-text", "XFAILX"]);
+    config.addr = "127.0.0.1:0".parse().expect("addr");
+    config.admin.addr = Some("127.0.0.1:0".parse().expect("addr"));
+    config.sentiment_model_dir = root().join("models/sentiment");
+    config.emotion_model_dir = None;
+    config.ort_library = ort_library();
+    config.intra_threads = 2;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = common::serve(config, async {
+        let _ = rx.await;
+    })
+    .await;
+    let mut client = client(addr).await;
+    let failed = client
+        .analyze_batch(AnalyzeBatchRequest {
+            texts: vec!["fine".into(), "this one has XFAILX inside".into()],
+            tasks: vec![],
+        })
+        .await
+        .expect_err("injected fault");
+    assert_eq!(failed.code(), Code::Internal);
+    assert!(failed.message().contains("text 1"), "{}", failed.message());
+    let fine = client
+        .analyze_batch(AnalyzeBatchRequest {
+            texts: vec!["fine".into(), "also fine".into()],
+            tasks: vec![],
+        })
+        .await
+        .expect("no marker, no fault")
+        .into_inner();
+    assert_eq!(fine.analyses.len(), 2);
+    // Validation comes first, as it would before a model runs.
+    let invalid = client
+        .analyze_batch(AnalyzeBatchRequest {
+            texts: vec!["".into(), "XFAILX".into()],
+            tasks: vec![],
+        })
+        .await
+        .expect_err("invalid");
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    let _ = tx.send(());
+}
