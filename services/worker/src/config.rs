@@ -129,7 +129,9 @@ pub struct Config {
     )]
     pub claim_interval: Duration,
 
-    /// Deliveries after which an entry is dead-lettered instead of retried.
+    /// Failures by an entry's own fault (its text refused or failed on by inference, its row
+    /// rejected) after which it is dead-lettered; failures of an unavailable dependency never
+    /// count, however many deliveries they cost.
     #[arg(long, env = "MAX_DELIVERIES", default_value_t = 5)]
     pub max_deliveries: u64,
 

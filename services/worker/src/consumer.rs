@@ -8,8 +8,9 @@
 //! When a batch fails because a dependency is down, the loop stops reading, lets the other
 //! batches finish, and probes Redis, PostgreSQL and inference with exponential backoff and
 //! jitter, reporting not-ready, until all answer; then it re-reads its own pending entries
-//! first. The failed entries were never acknowledged, so nothing is lost, and each outage costs
-//! them one delivery.
+//! first. The failed entries were never acknowledged, so nothing is lost; the deliveries an outage
+//! costs them do not count towards `MAX_DELIVERIES` (only failures of their own do, see
+//! [`crate::processor`]).
 //!
 //! On shutdown it stops reading, gives the batches in flight `SHUTDOWN_GRACE` to finish, and
 //! abandons the rest: their entries stay pending, for this consumer name after a restart or for
@@ -36,7 +37,7 @@ use crate::{
     inflight::InFlight,
     maintenance,
     metrics::WorkerMetrics,
-    processor::{BatchError, BatchOutcome, LastErrors, Processor},
+    processor::{BatchError, BatchOutcome, Processor},
     reclaim::{Next, Reclaim},
     trim,
 };
@@ -64,6 +65,12 @@ async fn watch_backlog(consumer: GroupConsumer, metrics: WorkerMetrics) {
                     .set(i64::try_from(backlog.length).unwrap_or(i64::MAX));
             }
             Err(e) => tracing::debug!(error = %e, "cannot read the group's backlog"),
+        }
+        match consumer.dead_letter_count().await {
+            Ok(count) => metrics
+                .dead_letters
+                .set(i64::try_from(count).unwrap_or(i64::MAX)),
+            Err(e) => tracing::debug!(error = %e, "cannot read the dead-letter stream's length"),
         }
     }
 }
@@ -95,7 +102,6 @@ pub async fn processor(config: &Config, metrics: WorkerMetrics) -> anyhow::Resul
         events: EventFeed::new(conn, &keys, config.events_max_len),
         max_deliveries: config.max_deliveries,
         inference_timeout: config.inference_timeout,
-        last_errors: LastErrors::default(),
         mentions,
     })
 }

@@ -8,8 +8,9 @@
 //! [`processor`] handles one batch: decode, analyse through one `AnalyzeBatch` call, store
 //! posts and analyses (with what each post mentions, from [`mentions`]) in one transaction,
 //! acknowledge only after the commit, then announce on
-//! the event feed; entries refused for their content are retried alone and dead-lettered after
-//! `MAX_DELIVERIES`. [`trim`] keeps the stream short without dropping pending entries,
+//! the event feed. A batch refused for its content is split until the entries at fault are
+//! alone; those are retried and dead-lettered after `MAX_DELIVERIES` failures of their own, while
+//! an unavailable dependency never counts against an entry. [`trim`] keeps the stream short without dropping pending entries,
 //! [`maintenance`] keeps the database's week partitions ahead and its retention behind, and
 //! [`dlq`] is the `pulse-worker dlq` command.
 

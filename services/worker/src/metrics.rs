@@ -16,6 +16,11 @@ pub struct WorkerMetrics {
     pub batches_in_flight: IntGauge,
     pub entries_claimed: IntCounter,
     pub entries_failed: IntCounter,
+    pub entries_already_stored: IntCounter,
+    pub batch_splits: IntCounter,
+    pub dead_letters: IntGauge,
+    pub dead_letters_cap: IntGauge,
+    pub dead_letters_trimmed: IntCounter,
     pub entries_trimmed: IntCounter,
     pub batches_abandoned: IntCounter,
     pub partition_weeks_dropped: IntCounter,
@@ -122,7 +127,38 @@ impl WorkerMetrics {
             entries_failed: counter(
                 registry,
                 "pulse_worker_entries_failed_total",
-                "Entries left pending after an error retrying cannot fix at once (retried until MAX_DELIVERIES)",
+                "Failures of lone entries by their own fault (each counts towards MAX_DELIVERIES; dependency failures never do)",
+            )?,
+            entries_already_stored: counter(
+                registry,
+                "pulse_worker_entries_already_stored_total",
+                "Entries read again whose posts were already stored: acknowledged without inference",
+            )?,
+            batch_splits: counter(
+                registry,
+                "pulse_worker_batch_splits_total",
+                "Batches split in two to isolate the entries at fault",
+            )?,
+            dead_letters: gauge(
+                registry,
+                "pulse_worker_dead_letters",
+                "Entries in the dead-letter stream",
+            )?,
+            dead_letters_cap: {
+                let cap = gauge(
+                    registry,
+                    "pulse_worker_dead_letters_cap",
+                    "Length past which the dead-letter stream trims its oldest entries",
+                )?;
+                cap.set(
+                    i64::try_from(pulse_stream::dead_letters::DEFAULT_MAX_LEN).unwrap_or(i64::MAX),
+                );
+                cap
+            },
+            dead_letters_trimmed: counter(
+                registry,
+                "pulse_worker_dead_letters_trimmed_total",
+                "Dead letters dropped by the dead-letter stream's cap (lost unless replayed before)",
             )?,
             entries_trimmed: counter(
                 registry,

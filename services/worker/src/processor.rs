@@ -3,26 +3,29 @@
 //! The order of effects is what makes redelivery safe: the transaction commits first (and is
 //! idempotent on `post_id` and `(post_id, model_name)`), the entries are acknowledged second,
 //! and the events go out last. A crash between any two steps leaves the entries pending, and
-//! processing them again changes nothing in the database.
+//! processing them again changes nothing in the database. Entries read again from a pending
+//! list (after a failure, a restart, or from a dead worker) whose posts are already stored are
+//! acknowledged without calling inference again.
 //!
-//! Failures come in two kinds. A dependency that is down ([`BatchError::is_transient`]) fails
-//! the batch as a whole: its entries stay pending and the read loop waits for the dependency.
-//! A batch refused because of its content (inference answering `INVALID_ARGUMENT`, a row the
-//! database rejects) is retried entry by entry, so one bad entry cannot hold back the others;
-//! the entries that still fail stay pending, are retried a little later, and are dead-lettered
-//! with their last error once delivered more than `MAX_DELIVERIES` times.
+//! Every failure is classified ([`Fault`]) as either *transient* (a dependency is unavailable or
+//! too slow) or *the entry's fault* (its content is refused). The rule:
+//!
+//! - A transient failure fails the batch as a whole: its entries stay pending, the read loop
+//!   waits for the dependency, and the failure never counts towards `MAX_DELIVERIES`.
+//! - A batch that fails by the fault of its content is split in halves, recursively, in the
+//!   same pass, until the entries at fault are alone: every other entry is stored and
+//!   acknowledged at once. Each failure of a lone entry counts one towards `MAX_DELIVERIES`
+//!   (in Redis, see [`pulse_stream::failures`]); the entry stays pending and is retried a
+//!   little later, and is dead-lettered with its error at its `MAX_DELIVERIES`-th failure.
 
-use std::{
-    collections::HashMap,
-    sync::{Mutex, PoisonError},
-    time::Duration,
-};
+use std::time::Duration;
 
 use chrono::Utc;
 use opentelemetry::trace::TraceContextExt;
 use pulse_domain::{Analysis, Post};
 use pulse_proto::v1::{
-    self, AnalyzeBatchRequest, Task, inference_service_client::InferenceServiceClient,
+    self, AnalyzeBatchRequest, GetModelInfoRequest, Task,
+    inference_service_client::InferenceServiceClient,
 };
 use pulse_runtime::propagation::{
     TracedChannel, context_from_traceparent, current_traceparent, set_remote_parent,
@@ -33,6 +36,10 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::metrics::WorkerMetrics;
+
+/// How long the check that inference still answers may take, before an ambiguous inference
+/// error is blamed on a lone entry.
+const INFERENCE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why a batch was not completed; its entries stay pending and will be retried.
 #[derive(Debug, thiserror::Error)]
@@ -49,13 +56,33 @@ pub enum BatchError {
     Timeout(Duration),
 }
 
+/// Whose fault a failure is: what decides whether it counts towards `MAX_DELIVERIES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A dependency was unavailable or too slow: connection refused or reset, a timeout, a
+    /// pool timeout, Redis failing, inference answering `UNAVAILABLE`, `DEADLINE_EXCEEDED`,
+    /// `RESOURCE_EXHAUSTED`, `CANCELLED`, `ABORTED` (or refusing the call itself:
+    /// `FAILED_PRECONDITION` for a model not loaded, `UNIMPLEMENTED`, `UNAUTHENTICATED`,
+    /// `PERMISSION_DENIED`), a missing partition, a mismatched answer. The same entries will go
+    /// through once the dependency answers, so this never counts.
+    Transient,
+    /// The entries' own content: inference refusing a text (`INVALID_ARGUMENT`,
+    /// `OUT_OF_RANGE`) or failing on it (`INTERNAL`, `UNKNOWN`, `DATA_LOSS`, as a model that
+    /// crashes on an input does), or the database rejecting a row (SQLSTATE class 22, a data
+    /// exception, or 23, a constraint violation). In a batch, some entry is at fault: the
+    /// batch is split to find it. A lone entry's failure counts towards `MAX_DELIVERIES`.
+    Entry,
+}
+
 /// What a batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
     /// Entries stored and acknowledged.
     pub stored: usize,
+    /// Entries read again whose posts were stored already: acknowledged without inference.
+    pub already_stored: usize,
     pub dead_lettered: usize,
-    /// Entries refused for their content, left pending to be retried later.
+    /// Entries that failed by their own fault and stay pending, to be retried later.
     pub failed: usize,
 }
 
@@ -70,55 +97,39 @@ impl BatchError {
         }
     }
 
-    /// True when the failure is about a dependency, so the same entries should simply be tried
-    /// again once it answers; false when it is about the entries themselves (inference refusing
-    /// a text as `INVALID_ARGUMENT`/`OUT_OF_RANGE`, the database rejecting a value or a
-    /// constraint), so retrying the batch as it is would fail again.
-    pub fn is_transient(&self) -> bool {
+    /// Whose fault the failure is (see [`Fault`] for the rule).
+    pub fn fault(&self) -> Fault {
         match self {
-            BatchError::Inference(status) => !matches!(
-                status.code(),
-                tonic::Code::InvalidArgument | tonic::Code::OutOfRange
-            ),
-            BatchError::Store(e) => e.is_transient(),
+            BatchError::Inference(status) => match status.code() {
+                tonic::Code::InvalidArgument
+                | tonic::Code::OutOfRange
+                | tonic::Code::Internal
+                | tonic::Code::Unknown
+                | tonic::Code::DataLoss => Fault::Entry,
+                _ => Fault::Transient,
+            },
+            BatchError::Store(e) if e.is_transient() => Fault::Transient,
+            BatchError::Store(_) => Fault::Entry,
             BatchError::InferenceProtocol { .. }
             | BatchError::Stream(_)
-            | BatchError::Timeout(_) => true,
+            | BatchError::Timeout(_) => Fault::Transient,
         }
     }
-}
 
-/// The last error of entries left pending after a content failure, so the dead letter can say
-/// why; bounded, as a worker may see many such entries before they are dead-lettered.
-#[derive(Debug, Default)]
-pub struct LastErrors(Mutex<HashMap<String, String>>);
-
-impl LastErrors {
-    const CAPACITY: usize = 10_000;
-
-    fn note(&self, id: &str, error: &BatchError) {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= Self::CAPACITY {
-            map.clear();
-        }
-        map.insert(id.to_owned(), error.to_string());
+    /// True when the failure is a dependency's ([`Fault::Transient`]).
+    pub fn is_transient(&self) -> bool {
+        self.fault() == Fault::Transient
     }
 
-    fn take(&self, id: &str) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id)
-    }
-
-    /// Drops the notes of entries that were stored after all.
-    fn forget(&self, work: &[Work]) {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if !map.is_empty() {
-            for item in work {
-                map.remove(&item.delivery_id);
-            }
-        }
+    /// True for an inference failure that a broken connection can also produce (tonic reports
+    /// some transport errors as `INTERNAL` or `UNKNOWN`): it is blamed on an entry only once
+    /// inference is seen to answer.
+    fn is_ambiguous(&self) -> bool {
+        matches!(
+            self,
+            BatchError::Inference(status)
+                if matches!(status.code(), tonic::Code::Internal | tonic::Code::Unknown)
+        )
     }
 }
 
@@ -130,21 +141,20 @@ pub struct Processor {
     pub events: EventFeed,
     pub max_deliveries: u64,
     pub inference_timeout: Duration,
-    pub last_errors: LastErrors,
     /// Extracts what posts mention for the insights; `None` stores posts without it.
     pub mentions: Option<crate::mentions::Extractor>,
 }
 
 /// A decoded entry and the span of its processing, parented to its publisher's trace.
 struct Work {
-    delivery_id: String,
+    delivery: Delivery,
     post: Post,
     span: tracing::Span,
 }
 
 impl Processor {
-    /// Processes `deliveries`. `redelivered` marks entries read from a pending list, whose
-    /// delivery counts are checked against `max_deliveries` first.
+    /// Processes `deliveries`. `redelivered` marks entries read from a pending list, which may
+    /// have been stored already (by a worker that died before acknowledging them).
     pub async fn process(
         &self,
         deliveries: Vec<Delivery>,
@@ -161,7 +171,10 @@ impl Processor {
         self.metrics
             .posts_dead_lettered
             .inc_by(outcome.dead_lettered as u64);
-        // Entries stored before a failure midway (one-by-one retries) are done all the same.
+        self.metrics
+            .entries_already_stored
+            .inc_by(outcome.already_stored as u64);
+        // Entries stored before a failure midway (parts of a split batch) are done all the same.
         self.metrics.posts_processed.inc_by(outcome.stored as u64);
         if result.is_ok() {
             self.metrics.batch_size.observe(outcome.stored as f64);
@@ -178,37 +191,14 @@ impl Processor {
         redelivered: bool,
         outcome: &mut BatchOutcome,
     ) -> Result<(), BatchError> {
-        let (deleted, mut deliveries): (Vec<Delivery>, Vec<Delivery>) =
+        let (deleted, deliveries): (Vec<Delivery>, Vec<Delivery>) =
             deliveries.into_iter().partition(Delivery::is_deleted);
         if !deleted.is_empty() {
             // Deleted from the stream while pending (only a trim past the backlog does that):
             // nothing is left to process, so they leave the pending list.
             let ids: Vec<String> = deleted.into_iter().map(|d| d.id).collect();
             tracing::warn!(entries = ?ids, "acknowledging pending entries deleted from the stream");
-            self.consumer.ack(&ids).await?;
-        }
-        let mut counts = HashMap::new();
-        if redelivered {
-            let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
-            counts = self.consumer.delivery_counts(&ids).await?;
-            let mut keep = Vec::with_capacity(deliveries.len());
-            for delivery in deliveries {
-                let count = counts.get(&delivery.id).copied().unwrap_or(1);
-                if count > self.max_deliveries {
-                    let reason = match self.last_errors.take(&delivery.id) {
-                        Some(error) => {
-                            format!("delivered {count} times without success; last error: {error}")
-                        }
-                        None => format!("delivered {count} times without success"),
-                    };
-                    tracing::warn!(entry = %delivery.id, count, %reason, "dead-lettering an entry that keeps failing");
-                    self.consumer.dead_letter(&delivery, &reason, count).await?;
-                    outcome.dead_lettered += 1;
-                } else {
-                    keep.push(delivery);
-                }
-            }
-            deliveries = keep;
+            self.consumer.ack_and_forget(&ids).await?;
         }
 
         let now = Utc::now();
@@ -233,59 +223,163 @@ impl Processor {
                         set_remote_parent(&span, context_from_traceparent(traceparent));
                     }
                     work.push(Work {
-                        delivery_id: delivery.id,
+                        delivery,
                         post: entry.post,
                         span,
                     });
                 }
                 Err(e) => {
-                    let count = counts.get(&delivery.id).copied().unwrap_or(1);
+                    // Undecodable is final: no retry can change the entry's bytes.
                     tracing::warn!(entry = %delivery.id, error = %e, "dead-lettering an undecodable entry");
-                    self.consumer
-                        .dead_letter(&delivery, &format!("undecodable: {e}"), count)
+                    self.dead_letter(&delivery, &format!("undecodable: {e}"), outcome)
                         .await?;
-                    outcome.dead_lettered += 1;
                 }
             }
+        }
+        if redelivered && !work.is_empty() {
+            work = self.skip_stored(work, outcome).await?;
         }
         if work.is_empty() {
             return Ok(());
         }
+        self.settle(&work, outcome).await
+    }
 
-        match self.complete(&work).await {
-            Ok(()) => {
-                outcome.stored += work.len();
-                self.last_errors.forget(&work);
-                return Ok(());
-            }
-            Err(e) if e.is_transient() => return Err(e),
-            Err(e) if work.len() == 1 => {
-                self.refused(&work[0], &e, outcome);
-                return Ok(());
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, entries = work.len(), "batch refused; retrying its entries one by one");
-            }
+    /// Acknowledges the entries whose posts are stored already (a worker committed them and
+    /// died before its acknowledgement) and returns the others. Inference is not called again
+    /// for them, and nothing is written twice: the exactly-once effect is the commit's.
+    async fn skip_stored(
+        &self,
+        work: Vec<Work>,
+        outcome: &mut BatchOutcome,
+    ) -> Result<Vec<Work>, BatchError> {
+        let ids: Vec<&str> = work.iter().map(|w| w.post.post_id.as_str()).collect();
+        let stored: std::collections::HashSet<String> = {
+            let client = self.pool.get().await.map_err(StoreError::from)?;
+            pulse_store::posts::stored_among(&client, &ids)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        if stored.is_empty() {
+            return Ok(work);
         }
-        for item in &work {
-            match self.complete(std::slice::from_ref(item)).await {
+        let (done, rest): (Vec<Work>, Vec<Work>) = work
+            .into_iter()
+            .partition(|w| stored.contains(&w.post.post_id));
+        let done_ids: Vec<String> = done.iter().map(|w| w.delivery.id.clone()).collect();
+        tracing::info!(
+            count = done_ids.len(),
+            "acknowledging entries whose posts were already stored"
+        );
+        self.consumer.ack_and_forget(&done_ids).await?;
+        outcome.already_stored += done_ids.len();
+        Ok(rest)
+    }
+
+    /// Completes `work`, splitting it in halves while it fails by the fault of its content,
+    /// until every entry is stored or found at fault alone. Returns the first transient
+    /// failure (the rest stays pending, what was stored before it is done).
+    async fn settle(&self, work: &[Work], outcome: &mut BatchOutcome) -> Result<(), BatchError> {
+        // Depth first, first half first; a stack keeps the recursion out of the future's type.
+        let mut parts: Vec<&[Work]> = vec![work];
+        while let Some(part) = parts.pop() {
+            let error = match self.complete(part).await {
                 Ok(()) => {
-                    outcome.stored += 1;
-                    self.last_errors.forget(std::slice::from_ref(item));
+                    outcome.stored += part.len();
+                    continue;
                 }
-                Err(e) if e.is_transient() => return Err(e),
-                Err(e) => self.refused(item, &e, outcome),
+                Err(e) => e,
+            };
+            match (error.fault(), part) {
+                (Fault::Transient, _) => return Err(error),
+                (Fault::Entry, [item]) => self.at_fault(item, &error, outcome).await?,
+                (Fault::Entry, _) => {
+                    tracing::info!(error = %error, entries = part.len(), "batch refused; splitting it to find the entries at fault");
+                    self.metrics.batch_splits.inc();
+                    let (first, second) = part.split_at(part.len() / 2);
+                    parts.push(second);
+                    parts.push(first);
+                }
             }
         }
         Ok(())
     }
 
-    /// An entry refused for its content stays pending; the error is kept for its dead letter.
-    fn refused(&self, item: &Work, error: &BatchError, outcome: &mut BatchOutcome) {
-        tracing::warn!(entry = %item.delivery_id, post_id = %item.post.post_id, %error, "entry refused; it stays pending and is retried later");
-        self.last_errors.note(&item.delivery_id, error);
+    /// A lone entry failed by its own fault: one more failure counted against it in Redis; it
+    /// stays pending for a later retry, or is dead-lettered at its `MAX_DELIVERIES`-th.
+    async fn at_fault(
+        &self,
+        item: &Work,
+        error: &BatchError,
+        outcome: &mut BatchOutcome,
+    ) -> Result<(), BatchError> {
+        if error.is_ambiguous() && !self.inference_answers().await {
+            // The connection broke rather than the model: nobody's fault but the network's.
+            return Err(BatchError::Inference(tonic::Status::unavailable(format!(
+                "inference does not answer after: {error}"
+            ))));
+        }
         self.metrics.entries_failed.inc();
-        outcome.failed += 1;
+        let error_text = error.to_string();
+        let failures = self
+            .consumer
+            .record_failure(&item.delivery.id, &error_text)
+            .await?;
+        if failures >= self.max_deliveries {
+            let reason = format!(
+                "failed {failures} times by its own fault (MAX_DELIVERIES {}); last error: {error_text}",
+                self.max_deliveries
+            );
+            tracing::warn!(entry = %item.delivery.id, post_id = %item.post.post_id, %reason, "dead-lettering an entry that keeps failing");
+            self.dead_letter(&item.delivery, &reason, outcome).await
+        } else {
+            tracing::warn!(entry = %item.delivery.id, post_id = %item.post.post_id, failures, %error, "entry refused; it stays pending and is retried later");
+            outcome.failed += 1;
+            Ok(())
+        }
+    }
+
+    /// Moves `delivery` to the dead-letter stream with `reason` and its delivery count.
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        reason: &str,
+        outcome: &mut BatchOutcome,
+    ) -> Result<(), BatchError> {
+        let deliveries = self
+            .consumer
+            .delivery_counts(std::slice::from_ref(&delivery.id))
+            .await?
+            .get(&delivery.id)
+            .copied()
+            .unwrap_or(1);
+        let trimmed = self
+            .consumer
+            .dead_letter_and_forget(delivery, reason, deliveries)
+            .await?;
+        if trimmed > 0 {
+            tracing::error!(
+                trimmed,
+                cap = pulse_stream::dead_letters::DEFAULT_MAX_LEN,
+                "the dead-letter stream is at its cap: its oldest entries were trimmed"
+            );
+            self.metrics.dead_letters_trimmed.inc_by(trimmed);
+        }
+        outcome.dead_lettered += 1;
+        Ok(())
+    }
+
+    /// Whether inference answers a cheap call now.
+    async fn inference_answers(&self) -> bool {
+        let mut request = tonic::Request::new(GetModelInfoRequest {});
+        request.set_timeout(INFERENCE_CHECK_TIMEOUT);
+        tokio::time::timeout(
+            INFERENCE_CHECK_TIMEOUT,
+            self.inference.clone().get_model_info(request),
+        )
+        .await
+        .is_ok_and(|answer| answer.is_ok())
     }
 
     /// Analyses, stores, acknowledges and announces `work` as one unit.
@@ -332,8 +426,8 @@ impl Processor {
         }
         .instrument(batch_span.clone())
         .await?;
-        let ids: Vec<String> = work.iter().map(|w| w.delivery_id.clone()).collect();
-        self.consumer.ack(&ids).await?;
+        let ids: Vec<String> = work.iter().map(|w| w.delivery.id.clone()).collect();
+        self.consumer.ack_and_forget(&ids).await?;
 
         let events: Vec<(Event, Option<String>)> = work
             .iter()
@@ -415,4 +509,102 @@ fn to_analysis(
         emotion_model: emotion.map(|e| e.model.clone()),
         analyzed_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::{Code, Status};
+
+    use super::*;
+
+    fn inference(code: Code) -> BatchError {
+        BatchError::Inference(Status::new(code, "x"))
+    }
+
+    #[test]
+    fn inference_failures_are_the_entrys_only_when_they_are_about_the_texts() {
+        let entry = [
+            Code::InvalidArgument,
+            Code::OutOfRange,
+            Code::Internal,
+            Code::Unknown,
+            Code::DataLoss,
+        ];
+        let transient = [
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::ResourceExhausted,
+            Code::Cancelled,
+            Code::Aborted,
+            Code::FailedPrecondition,
+            Code::Unimplemented,
+            Code::Unauthenticated,
+            Code::PermissionDenied,
+            Code::NotFound,
+        ];
+        for code in entry {
+            assert_eq!(inference(code).fault(), Fault::Entry, "{code:?}");
+        }
+        for code in transient {
+            assert_eq!(inference(code).fault(), Fault::Transient, "{code:?}");
+            assert!(inference(code).is_transient());
+        }
+        // What a broken connection can also produce is checked against inference first.
+        assert!(inference(Code::Internal).is_ambiguous());
+        assert!(inference(Code::Unknown).is_ambiguous());
+        assert!(!inference(Code::InvalidArgument).is_ambiguous());
+    }
+
+    #[test]
+    fn dependency_failures_are_transient() {
+        let cases = [
+            BatchError::Store(StoreError::Unavailable("pool timed out".into())),
+            BatchError::Stream(StreamError::InvalidUrl("x".into())),
+            BatchError::Timeout(Duration::from_secs(10)),
+            BatchError::InferenceProtocol { sent: 2, got: 1 },
+        ];
+        for error in cases {
+            assert_eq!(error.fault(), Fault::Transient, "{error}");
+        }
+        assert_eq!(
+            BatchError::Store(StoreError::AnalysisWithoutPost(1)).fault(),
+            Fault::Entry
+        );
+    }
+
+    /// The database's own answers, from the test server: a data exception is the row's fault,
+    /// a missing table (a migration not applied) and an unreachable server are not.
+    #[tokio::test]
+    async fn database_failures_are_classified_by_their_sqlstate() {
+        let pool =
+            pulse_store::connect_pool(&pulse_testkit::database_server_url(), 1).expect("pool");
+        let client = pool.get().await.expect("the test database server");
+        let fault = |r: Result<(), StoreError>| BatchError::Store(r.expect_err("fails")).fault();
+        let query = |sql: &'static str| {
+            let client = &client;
+            async move {
+                client
+                    .query(sql, &[])
+                    .await
+                    .map(drop)
+                    .map_err(StoreError::from)
+            }
+        };
+        assert_eq!(fault(query("SELECT 1 / 0").await), Fault::Entry);
+        assert_eq!(fault(query("SELECT 'x'::int").await), Fault::Entry);
+        assert_eq!(
+            fault(query("SELECT 1 FROM pulse_no_such_table").await),
+            Fault::Transient
+        );
+        drop(client);
+        let closed = pulse_testkit::free_address().expect("a free port");
+        let unreachable =
+            pulse_store::connect_pool(&format!("postgres://postgres@{closed}/postgres"), 1)
+                .expect("pool");
+        let error = unreachable.get().await.map(drop).map_err(StoreError::from);
+        assert_eq!(
+            BatchError::Store(error.expect_err("nothing listens")).fault(),
+            Fault::Transient
+        );
+    }
 }

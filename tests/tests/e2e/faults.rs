@@ -620,10 +620,11 @@ async fn poison_entries_are_dead_lettered_while_good_ones_flow() -> anyhow::Resu
     assert!(undecodable.iter().all(|l| l.deliveries == Some(1)));
     assert_eq!(refused.len(), 5);
     for letter in &refused {
-        assert_eq!(letter.deliveries, Some(max_deliveries + 1), "{letter:?}");
+        // Dead-lettered at its fifth failure of its own, on its fifth delivery.
+        assert_eq!(letter.deliveries, Some(max_deliveries), "{letter:?}");
         let reason = letter.reason.as_deref().unwrap_or_default();
         assert!(
-            reason.contains("delivered 6 times") && reason.contains("over the limit"),
+            reason.contains("failed 5 times") && reason.contains("over the limit"),
             "{reason}"
         );
         // The original fields travel unchanged.
@@ -700,5 +701,159 @@ async fn sigterm_stops_reading_finishes_batches_and_exits_in_bounded_time() -> a
     assert_eq!(backlog.pending, 0);
     assert_eq!(census.posts + backlog.lag.unwrap_or_default(), 2_000);
     assert_eq!(census.analyses, census.posts);
+    platform.shutdown().await
+}
+
+/// The marker that makes inference fail (`FAULT_FAIL_ON_TEXT`) in the crash test.
+const CRASH_MARKER: &str = "zq-crash-marker-41";
+
+fn crash_on_marker(inference: &mut pulse_inference::Config) {
+    inference.fault_fail_on_text = Some(CRASH_MARKER.to_owned());
+}
+
+/// Failures an entry may have by its own fault in the crash test.
+const CRASH_MAX_DELIVERIES: u64 = 3;
+
+fn crash_tuning(worker: &mut pulse_worker::Config) {
+    fault_tuning(worker);
+    worker.max_deliveries = CRASH_MAX_DELIVERIES;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_post_that_crashes_inference_is_dead_lettered_alone_and_its_batch_is_stored()
+-> anyhow::Result<()> {
+    let started = Instant::now();
+    let platform = Platform::start(
+        "crash",
+        Options {
+            inference_config: crash_on_marker,
+            worker_config: crash_tuning,
+            ..Options::default()
+        },
+    )
+    .await?;
+    let mut ingest = platform.ingest_client().await?;
+    let mut batch = posts("ok", 0..300);
+    let mut bad = batch[0].clone();
+    bad.post_id = "crash-0".to_owned();
+    bad.content = format!("The battery died again {CRASH_MARKER} and the screen froze");
+    batch.insert(137, bad);
+    publish_all(&mut ingest, batch).await?;
+
+    let good = ids("ok", 0..300);
+    let dlq = platform.dead_letters().await?;
+    let good_stored_after = std::cell::Cell::new(None);
+    Platform::wait_until(Duration::from_secs(120), || async {
+        let stored = platform.stored_ids().await?;
+        if good_stored_after.get().is_none() && good.is_subset(&stored) {
+            good_stored_after.set(Some(started.elapsed()));
+        }
+        let backlog = platform.backlog().await?;
+        Ok(dlq.count().await? >= 1 && backlog.pending == 0 && backlog.lag == Some(0))
+    })
+    .await?;
+    let figures = count_figures(&platform, &good).await?;
+    let letters = dlq.list(None, 100).await?;
+    let failed = platform.workers_metric("pulse_worker_entries_failed_total", &[]);
+    let splits = platform.workers_metric("pulse_worker_batch_splits_total", &[]);
+    let batch_failures = platform.workers_metric("pulse_worker_batches_failed_total", &[]);
+    let processed = platform.workers_metric("pulse_worker_posts_processed_total", &[]);
+    println!(
+        "FAULT crash-on-text: posts {} analyses {} duplicates {} lost {} pending {}; dead letters {} ({:?} deliveries); {failed} failures of the bad entry, {splits} splits, {batch_failures} whole batches failed, {processed} processed; good posts all stored after {:.1} s; test {:.1} s",
+        figures.posts,
+        figures.analyses,
+        figures.duplicates,
+        figures.lost,
+        figures.pending,
+        letters.len(),
+        letters.iter().map(|l| l.deliveries).collect::<Vec<_>>(),
+        good_stored_after.get().unwrap_or_default().as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+    );
+    assert_exact(&figures, 300);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter.field("post_id"), Some("crash-0"));
+    let reason = letter.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("failed 3 times") && reason.contains("FAULT_FAIL_ON_TEXT"),
+        "{reason}"
+    );
+    // The bad entry was retried alone: it failed exactly MAX_DELIVERIES times, and no batch
+    // ever failed as a whole, so no good entry went back to pending or was read twice.
+    assert_eq!(failed, CRASH_MAX_DELIVERIES as f64);
+    assert_eq!(letter.deliveries, Some(CRASH_MAX_DELIVERIES));
+    assert!(splits >= 1.0, "the batch was never split");
+    assert_eq!(batch_failures, 0.0);
+    assert_eq!(processed, 300.0);
+    assert_eq!(
+        platform.workers_metric("pulse_worker_entries_already_stored_total", &[]),
+        0.0
+    );
+    platform.shutdown().await
+}
+
+fn one_delivery(worker: &mut pulse_worker::Config) {
+    fault_tuning(worker);
+    worker.max_deliveries = 1;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_postgres_cut_dead_letters_nothing_even_with_one_delivery_allowed()
+-> anyhow::Result<()> {
+    let started = Instant::now();
+    let platform = Platform::start(
+        "pglong",
+        Options {
+            proxied: pulse_e2e::Proxied {
+                postgres: true,
+                ..Default::default()
+            },
+            worker_config: one_delivery,
+            ..Options::default()
+        },
+    )
+    .await?;
+    let proxy = platform.proxy("postgres")?;
+    let mut ingest = platform.ingest_client().await?;
+    publish_all(&mut ingest, posts("pl", 0..1_000)).await?;
+    wait_stored(&platform, 200, Duration::from_secs(60)).await?;
+
+    proxy.cut();
+    publish_all(&mut ingest, posts("pl", 1_000..1_500)).await?;
+    // MAX_DELIVERIES (1) x CLAIM_INTERVAL (1 s) is long gone after 8 s; the entries of the
+    // batches that failed at the cut have been delivered once and will be again.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let during = platform.backlog().await?;
+    let failed_at_cut = platform.workers_metric(
+        "pulse_worker_batches_failed_total",
+        &[("cause", "database")],
+    );
+    proxy.restore();
+
+    let drain = wait_drained(&platform, 1_500, Duration::from_secs(120)).await?;
+    let figures = count_figures(&platform, &ids("pl", 0..1_500)).await?;
+    let dead = platform.dead_letters().await?.count().await?;
+    println!(
+        "FAULT postgres-cut-8s-max-deliveries-1: posts {} analyses {} duplicates {} lost {} pending {}; {} delivered and pending during the cut, {failed_at_cut} batches failed, {dead} dead letters; drained {:.1} s after restore; test {:.1} s",
+        figures.posts,
+        figures.analyses,
+        figures.duplicates,
+        figures.lost,
+        figures.pending,
+        during.pending,
+        drain.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    // Entries failed by the cut and were delivered again after it: under a rule that counted
+    // deliveries, every one of them would be over MAX_DELIVERIES.
+    assert!(during.pending > 0, "no entry was in flight at the cut");
+    assert!(failed_at_cut >= 1.0);
+    assert_eq!(dead, 0);
+    assert_exact(&figures, 1_500);
+    assert_eq!(
+        platform.workers_metric("pulse_worker_entries_failed_total", &[]),
+        0.0
+    );
     platform.shutdown().await
 }
