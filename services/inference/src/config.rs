@@ -187,10 +187,11 @@ pub struct Config {
     #[arg(long, env = "LLM_CONCURRENCY", default_value_t = 8)]
     pub llm_concurrency: usize,
 
-    /// FAULT INJECTION, for tests only (off when unset): any request with a text containing
-    /// this marker fails with INTERNAL after validation, as a model crashing on that input
-    /// would, so the worker's isolation of a bad entry can be exercised end to end.
-    #[arg(long, env = "FAULT_FAIL_ON_TEXT", hide = true)]
+    /// FAULT INJECTION, for tests only; off when unset. Any request with a text containing this
+    /// marker fails with INTERNAL after validation, as a model crashing on that input would, so
+    /// the worker's isolation of a bad entry can be exercised end to end. Never set it in
+    /// production.
+    #[arg(long, env = "FAULT_FAIL_ON_TEXT")]
     pub fault_fail_on_text: Option<String>,
 }
 
