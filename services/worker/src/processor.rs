@@ -247,7 +247,9 @@ impl Processor {
 
     /// Acknowledges the entries whose posts are stored already (a worker committed them and
     /// died before its acknowledgement) and returns the others. Inference is not called again
-    /// for them, and nothing is written twice: the exactly-once effect is the commit's.
+    /// for them, and nothing is written twice: the exactly-once effect is the commit's. Their
+    /// `new_post` events are not sent again: the posts are stored, and a lost event only delays
+    /// the live view, as when any batch's publish fails.
     async fn skip_stored(
         &self,
         work: Vec<Work>,
@@ -320,12 +322,12 @@ impl Processor {
                 "inference does not answer after: {error}"
             ))));
         }
-        self.metrics.entries_failed.inc();
         let error_text = error.to_string();
         let failures = self
             .consumer
             .record_failure(&item.delivery.id, &error_text)
             .await?;
+        self.metrics.entries_failed.inc();
         if failures >= self.max_deliveries {
             let reason = format!(
                 "failed {failures} times by its own fault (MAX_DELIVERIES {}); last error: {error_text}",
