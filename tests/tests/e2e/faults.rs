@@ -207,8 +207,14 @@ async fn killing_one_of_two_workers_mid_flow_loses_and_duplicates_nothing() -> a
         "pulse_worker_entries_claimed_total",
         &[],
     );
+    // Entries of the killed worker whose batch had committed: acknowledged without inference.
+    let already_stored = Platform::metric(
+        &platform.workers[1].registry,
+        "pulse_worker_entries_already_stored_total",
+        &[],
+    );
     println!(
-        "FAULT kill-worker: posts {} analyses {} duplicates {} lost {} pending {}; killed at {stored_at_kill} stored with {orphaned} entries in flight, {claimed} claimed by the survivor; drained {:.1} s after the kill; test {:.1} s",
+        "FAULT kill-worker: posts {} analyses {} duplicates {} lost {} pending {}; killed at {stored_at_kill} stored with {orphaned} entries in flight, {claimed} claimed by the survivor ({already_stored} of them already stored, acknowledged without inference); drained {:.1} s after the kill; test {:.1} s",
         figures.posts,
         figures.analyses,
         figures.duplicates,
