@@ -6,13 +6,15 @@
 //! request, so posts arriving during the download do not shift the pages (and duplicate rows).
 //! A failure after the first page aborts the body, so the client sees a broken transfer rather
 //! than a silently short file. Pages follow each other by cursor (keyset), never by offset, and
-//! an export holds at most `EXPORT_MAX_ROWS` rows, announced in `X-Export-Row-Cap`.
+//! an export holds at most `EXPORT_MAX_ROWS` rows, announced in `X-Export-Row-Cap`. Each export
+//! holds one of `EXPORT_MAX_CONCURRENT` permits while it streams: an export keeps a database
+//! busy for its whole length, so a few clients must not be able to run dozens.
 
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use pulse_domain::{datetime_to_timestamp, timestamp_to_datetime};
 use pulse_proto::v1::{AnalyzedPost, ListPostsRequest, PostFilter};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use warp::{
     Reply,
@@ -126,6 +128,7 @@ pub async fn export(
     clients: Clients,
     mut filter: PostFilter,
     max_rows: u32,
+    permit: OwnedSemaphorePermit,
 ) -> Result<Response, ApiError> {
     let started = Utc::now();
     if filter.to.is_none() {
@@ -147,6 +150,8 @@ pub async fn export(
     let mut header_line = COLUMNS.join(",");
     header_line.push_str("\r\n");
     tokio::spawn(async move {
+        // Held until the last page is written or the download is abandoned.
+        let _permit = permit;
         if tx.send(Ok(Bytes::from(header_line))).await.is_err() {
             return;
         }

@@ -18,13 +18,17 @@ fn now() -> String {
 
 /// A successful answer.
 pub fn ok(data: Value, metadata: Value, filters: Value) -> Response {
-    json_reply(&json!({
+    json_reply(&body(data, metadata, filters)).into_response()
+}
+
+/// The JSON of a successful answer, for answers that are also kept (idempotent replays).
+pub fn body(data: Value, metadata: Value, filters: Value) -> Value {
+    json!({
         "data": data,
         "metadata": metadata,
         "filters": filters,
         "timestamp": now(),
-    }))
-    .into_response()
+    })
 }
 
 /// A failed request.

@@ -10,6 +10,11 @@
 //! later subscribe replaces the earlier one); `metrics_update` and `alert` always go to everyone.
 //! `{"type":"ping"}` is answered with `{"type":"pong"}`, next to the protocol-level pings the
 //! server sends.
+//!
+//! A connection is closed when its client has sent nothing, not even a pong, for
+//! `WS_IDLE_TIMEOUT_SECS` (a vanished client whose TCP connection never broke), or when one
+//! message could not be handed to it within `WS_SEND_TIMEOUT_SECS` (a reader so slow that the
+//! socket's buffers are full): neither may hold a slot and a task forever.
 
 use std::{sync::Arc, time::Duration};
 
@@ -34,8 +39,17 @@ use crate::{params::SENTIMENTS, views};
 
 /// Messages buffered per client before it starts skipping.
 pub const CLIENT_BUFFER: usize = 1_024;
-/// Interval of server pings that keep idle connections (and proxies) alive.
+/// Longest interval of server pings that keep idle connections (and proxies) alive.
 const PING_EVERY: Duration = Duration::from_secs(30);
+
+/// When a connection is given up on.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Silence from the client (no frame, no pong) after which it is closed.
+    pub idle: Duration,
+    /// Longest one message may take to be handed to the client.
+    pub send: Duration,
+}
 
 fn message(kind: &str, data: Value) -> String {
     json!({
@@ -234,65 +248,113 @@ fn broadcast(tx: &broadcast::Sender<Arc<LiveEvent>>, live: LiveEvent, traceparen
 }
 
 /// Serves one WebSocket client until it leaves.
-pub async fn client(
+pub async fn client<T: Send>(
     socket: Socket,
     events: broadcast::Receiver<Arc<LiveEvent>>,
     connections: prometheus::IntGauge,
+    timeouts: Timeouts,
+    slot: T,
 ) {
     connections.inc();
-    serve_client(socket, events).await;
+    serve_client(socket, events, timeouts).await;
     connections.dec();
+    drop(slot);
 }
 
-async fn serve_client(socket: Socket, mut events: broadcast::Receiver<Arc<LiveEvent>>) {
-    let (mut sink, mut incoming) = socket.split();
+/// Why a connection ended early.
+#[derive(Debug)]
+enum Ended {
+    /// The client went away or the socket failed.
+    Gone,
+    /// A message could not be handed over within the send timeout.
+    SlowReader,
+}
+
+async fn send(
+    sink: &mut futures::stream::SplitSink<Socket, Message>,
+    message: Message,
+    timeout: Duration,
+) -> Result<(), Ended> {
+    match tokio::time::timeout(timeout, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Ended::Gone),
+        Err(_) => Err(Ended::SlowReader),
+    }
+}
+
+async fn serve_client(
+    socket: Socket,
+    events: broadcast::Receiver<Arc<LiveEvent>>,
+    timeouts: Timeouts,
+) {
+    let (mut sink, incoming) = socket.split();
+    let ended = exchange(&mut sink, incoming, events, timeouts).await;
+    match ended {
+        Err(Ended::SlowReader) => {
+            tracing::info!("live client too slow to read; closed");
+        }
+        Ok(()) | Err(Ended::Gone) => {}
+    }
+    // Best effort: a slow or vanished client may never read it.
+    let _ = tokio::time::timeout(Duration::from_millis(100), sink.close()).await;
+}
+
+async fn exchange(
+    sink: &mut futures::stream::SplitSink<Socket, Message>,
+    mut incoming: futures::stream::SplitStream<Socket>,
+    mut events: broadcast::Receiver<Arc<LiveEvent>>,
+    timeouts: Timeouts,
+) -> Result<(), Ended> {
     let hello = message(
         "connected",
         json!({"message": "connected to the Pulse live feed"}),
     );
-    if sink.send(Message::text(hello)).await.is_err() {
-        return;
-    }
-    let mut ping = tokio::time::interval(PING_EVERY);
+    send(sink, Message::text(hello), timeouts.send).await?;
+    let mut ping = tokio::time::interval(
+        PING_EVERY
+            .min(timeouts.idle / 2)
+            .max(Duration::from_millis(10)),
+    );
     ping.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
     let mut subscription = Subscription::default();
     loop {
         tokio::select! {
             event = events.recv() => match event {
                 Ok(event) => {
-                    if subscription.wants(&event)
-                        && sink.send(Message::text(event.text.clone())).await.is_err()
-                    {
-                        return;
+                    if subscription.wants(&event) {
+                        send(sink, Message::text(event.text.clone()), timeouts.send).await?;
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
                     let notice = message("lagged", json!({"skipped": skipped}));
-                    if sink.send(Message::text(notice)).await.is_err() {
-                        return;
-                    }
+                    send(sink, Message::text(notice), timeouts.send).await?;
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
             _ = ping.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    return;
+                if last_heard.elapsed() > timeouts.idle {
+                    tracing::info!("live client silent past the idle timeout; closed");
+                    return Ok(());
+                }
+                send(sink, Message::Ping(Default::default()), timeouts.send).await?;
+            }
+            inbound = incoming.next() => {
+                last_heard = tokio::time::Instant::now();
+                match inbound {
+                    Some(Ok(msg)) if msg.is_close() => return Ok(()),
+                    Some(Ok(msg)) if msg.is_text() => {
+                        let (reply, subscribed) =
+                            handle_client_text(msg.to_text().unwrap_or_default());
+                        if let Some(new) = subscribed {
+                            subscription = new;
+                        }
+                        send(sink, Message::text(reply), timeouts.send).await?;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return Err(Ended::Gone),
                 }
             }
-            inbound = incoming.next() => match inbound {
-                Some(Ok(msg)) if msg.is_close() => return,
-                Some(Ok(msg)) if msg.is_text() => {
-                    let (reply, subscribed) = handle_client_text(msg.to_text().unwrap_or_default());
-                    if let Some(new) = subscribed {
-                        subscription = new;
-                    }
-                    if sink.send(Message::text(reply)).await.is_err() {
-                        return;
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => return,
-            },
         }
     }
 }

@@ -1,7 +1,7 @@
 //! REST handlers. Each validates its query, calls one internal service, and answers in the
 //! envelope; every failure becomes an [`ApiError`].
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use bytes::Bytes;
 use futures::future::join4;
@@ -12,16 +12,24 @@ use pulse_proto::v1::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
-use warp::{Reply, http::StatusCode, reply::Response};
+use warp::{
+    Reply,
+    http::{HeaderMap, StatusCode},
+    reply::Response,
+};
 
 use crate::{
+    auth::Caller,
     body,
     clients::Clients,
     csv_export,
     envelope::{self, ApiError},
+    idempotency::{self, Idempotency, Recall},
+    live_admission::LiveAdmission,
     openapi,
     params::{FILTER_PARAMS, Params},
     views,
@@ -313,13 +321,23 @@ pub async fn openapi_document() -> Response {
 
 /// `GET /api/posts/export.csv`: at most `max_rows` rows (`EXPORT_MAX_ROWS`), fewer when the
 /// request's `limit` says so.
-pub async fn export_csv(clients: Clients, max_rows: u32, query: Query) -> Response {
+pub async fn export_csv(
+    clients: Clients,
+    max_rows: u32,
+    exports: Arc<Semaphore>,
+    query: Query,
+) -> Response {
     respond(
         async {
             let params = Params::new(query, &[FILTER_PARAMS, &["limit"]])?;
             let (filter, _) = params.post_filter()?;
             let rows = params.integer("limit", max_rows, 1, max_rows)?;
-            csv_export::export(clients, filter, rows).await
+            let permit = exports.try_acquire_owned().map_err(|_| ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "EXPORT_BUSY",
+                message: "as many exports as allowed are running; retry in a minute".into(),
+            })?;
+            csv_export::export(clients, filter, rows, permit).await
         }
         .await,
     )
@@ -450,11 +468,38 @@ pub struct PublishPost {
 /// Posts one `POST /api/posts` may carry.
 pub const MAX_PUBLISH_POSTS: usize = 500;
 
+/// Longest post id a publisher may choose: the stored id also holds its key's namespace.
+pub const MAX_CLIENT_POST_ID_LEN: usize =
+    pulse_domain::MAX_POST_ID_LEN - pulse_store::keys::ID_LEN - 1;
+
 /// `POST /api/posts`: real posts into the processing stream, one result per post.
-pub async fn publish(clients: Clients, bytes: Result<Bytes, ApiError>) -> Response {
+///
+/// Each post id is stored as `<key id>:<post id>`, so one publisher cannot claim (and so
+/// suppress) another's ids; the answer gives the stored ids. See [`idempotency`] for retries.
+pub async fn publish(
+    clients: Clients,
+    caller: Result<Caller, ApiError>,
+    idempotency: Idempotency,
+    headers: HeaderMap,
+    bytes: Result<Bytes, ApiError>,
+) -> Response {
     respond(
         async {
-            let request: PublishBody = body::json(&bytes?)?;
+            let caller = caller?;
+            let namespace = caller.key_id().ok_or_else(|| {
+                ApiError::bad_request("UNAUTHENTICATED", "publishing needs an API key")
+            })?;
+            let bytes = bytes?;
+            let idempotency_key = idempotency::key(&headers)?;
+            if let Some(key) = &idempotency_key
+                && let Recall::Replay(answer) = idempotency.recall(namespace, key, &bytes).await?
+            {
+                let reply = warp::reply::json(&answer);
+                return Ok(
+                    warp::reply::with_header(reply, idempotency::REPLAYED, "true").into_response(),
+                );
+            }
+            let request: PublishBody = body::json(&bytes)?;
             if request.posts.is_empty() || request.posts.len() > MAX_PUBLISH_POSTS {
                 return Err(ApiError::bad_request(
                     "OUT_OF_RANGE",
@@ -475,10 +520,21 @@ pub async fn publish(clients: Clients, bytes: Result<Bytes, ApiError>) -> Respon
                             )
                         })?,
                 };
+                let own_id = match (p.post_id, &idempotency_key) {
+                    (Some(id), _) if id.len() > MAX_CLIENT_POST_ID_LEN => {
+                        return Err(ApiError::bad_request(
+                            "INVALID_ARGUMENT",
+                            format!(
+                                "posts[{i}].post_id is longer than {MAX_CLIENT_POST_ID_LEN} bytes"
+                            ),
+                        ));
+                    }
+                    (Some(id), _) => id,
+                    (None, Some(key)) => idempotency::derived_post_id(namespace, key, i),
+                    (None, None) => uuid::Uuid::now_v7().to_string(),
+                };
                 posts.push(Post {
-                    post_id: p
-                        .post_id
-                        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+                    post_id: format!("{namespace}:{own_id}"),
                     source: p.source,
                     author: p.author,
                     content: p.content,
@@ -504,9 +560,29 @@ pub async fn publish(clients: Clients, bytes: Result<Bytes, ApiError>) -> Respon
                 })
                 .collect();
             let rejected = results.len() - response.accepted_count as usize;
-            Ok(envelope::ok(
+            let answer = envelope::body(
                 Value::Array(results),
                 json!({"accepted": response.accepted_count, "rejected": rejected}),
+                json!({}),
+            );
+            if let Some(key) = &idempotency_key {
+                idempotency.remember(namespace, key, &bytes, &answer).await;
+            }
+            Ok(warp::reply::json(&answer).into_response())
+        }
+        .await,
+    )
+}
+
+/// `POST /api/ws-ticket`: a single-use ticket that opens the live feed from a browser.
+pub async fn ws_ticket(caller: Result<Caller, ApiError>, admission: LiveAdmission) -> Response {
+    respond(
+        async {
+            let caller = caller?;
+            let (ticket, ttl) = admission.issue_ticket(&caller).await?;
+            Ok(envelope::ok(
+                json!({"ticket": ticket, "expires_in_seconds": ttl.as_secs()}),
+                json!({}),
                 json!({}),
             ))
         }

@@ -1,31 +1,141 @@
-//! The warp application: routes, cross-cutting layers (request id, rate limit, CORS, gzip,
-//! metrics), static files, and the live feed task.
+//! The warp application: routes, cross-cutting layers (request id, the gate of keys and rate
+//! limits, CORS, gzip, metrics), static files, and the live feed task.
 
 use std::{collections::HashMap, convert::Infallible, future::Future, net::SocketAddr, sync::Arc};
 
 use bytes::Bytes;
-use tokio::{net::TcpListener, sync::broadcast};
-use warp::{Filter, Reply, http::HeaderMap, reply::Response};
+use pulse_store::keys::Scope;
+use tokio::{
+    net::TcpListener,
+    sync::{Semaphore, broadcast},
+};
+use warp::{
+    Filter, Reply,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header::WWW_AUTHENTICATE},
+    reply::Response,
+};
 
 use crate::{
-    Config, body,
+    Config,
+    auth::{self, Authenticator, Caller},
+    body,
+    client_address::{client_block, client_ip},
     clients::Clients,
     csv_export,
     envelope::ApiError,
+    idempotency::{self, Idempotency},
     live::{self, LiveEvent},
+    live_admission::{self, LiveAdmission},
     metrics::{GatewayMetrics, route_label},
-    rate_limit::RateLimiter,
+    origin::{self, OriginPolicy},
+    rate_limit::{Limits, RateLimiter},
     request_id::{self, RequestId},
     routes, websocket,
 };
+
+/// What the gateway's layers share: who may call, how often, and what they hold.
+#[derive(Clone)]
+pub struct Guards {
+    pub auth: Authenticator,
+    pub limiter: RateLimiter,
+    pub admission: LiveAdmission,
+    pub idempotency: Idempotency,
+    pub exports: Arc<Semaphore>,
+}
+
+impl Guards {
+    /// Everything built from the configuration; connections are lazy, so the gateway starts
+    /// while PostgreSQL or Redis is still coming up.
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        // Two connections: key lookups are rare (cached), and must never queue behind much.
+        let pool = pulse_store::connect_pool(config.database.url.expose(), 2)?;
+        let auth = Authenticator::new(pool, config.auth_cache, config.public_reads);
+        let redis = pulse_stream::connection::connect_lazy(config.redis.url.expose())?;
+        let keys = pulse_stream::RedisKeys::new(&config.redis.prefix);
+        let limiter = RateLimiter::new(
+            redis.clone(),
+            keys.clone(),
+            Limits {
+                per_address: config.rate_limit_requests,
+                per_key: config.rate_limit_key_requests,
+                window: config.rate_limit_window,
+            },
+        );
+        let admission = LiveAdmission::new(
+            auth.clone(),
+            OriginPolicy::new(&config.cors_allowed_origins),
+            redis.clone(),
+            keys.clone(),
+            config.ws_ticket,
+            live_admission::Caps {
+                total: config.ws_max_connections,
+                per_client: config.ws_max_per_client,
+            },
+        );
+        let idempotency = Idempotency::new(redis, keys, config.idempotency);
+        let exports = Arc::new(Semaphore::new(config.export_max_concurrent as usize));
+        Ok(Self {
+            auth,
+            limiter,
+            admission,
+            idempotency,
+            exports,
+        })
+    }
+}
+
+/// 401 answers say how to authenticate (RFC 6750).
+fn refusal(error: ApiError) -> Response {
+    let unauthorized = error.status == StatusCode::UNAUTHORIZED;
+    let mut response = error.into_response();
+    if unauthorized {
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The checks in front of every /api route, in order: the client address's rate limit (before
+/// anything costs a lookup), the key and its scope, the key's rate limit. `Some(answer)` stops
+/// the request there.
+async fn gate(
+    guards: &Guards,
+    trusted_proxies: usize,
+    method: &Method,
+    path: &str,
+    remote: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    if !path.starts_with("/api/") || method == Method::OPTIONS {
+        return None;
+    }
+    if let Some(ip) = client_ip(remote, headers, trusted_proxies)
+        && let Some(refused) = guards.limiter.check_address(&client_block(ip)).await
+    {
+        return Some(refused);
+    }
+    let scope = auth::required_scope(method, path)?;
+    let caller = match guards.auth.admit(headers, scope).await {
+        Ok(caller) => caller,
+        Err(e) => return Some(refusal(e)),
+    };
+    match caller {
+        Caller::Key(key) => guards.limiter.check_key(&key.id).await,
+        Caller::Anonymous => None,
+    }
+}
 use pulse_runtime::admin::Readiness;
 
-/// The CORS policy of the API, from `CORS_ALLOWED_ORIGINS`.
-fn cors(config: &Config) -> warp::cors::Builder {
+/// The CORS policy for cross-origin requests, from `CORS_ALLOWED_ORIGINS` (none by default:
+/// every cross-origin request is refused with 403 CORS_FORBIDDEN).
+fn cors(policy: &OriginPolicy) -> warp::cors::Builder {
     let builder = warp::cors()
         .allow_methods(["GET", "POST", "OPTIONS"])
         .allow_headers([
             "content-type",
+            "authorization",
+            idempotency::HEADER,
             request_id::HEADER,
             "traceparent",
             "tracestate",
@@ -34,20 +144,15 @@ fn cors(config: &Config) -> warp::cors::Builder {
             request_id::HEADER,
             "retry-after",
             "content-disposition",
+            idempotency::REPLAYED,
             csv_export::TOTAL_COUNT,
             csv_export::ROW_CAP,
         ])
         .max_age(600);
-    let origins: Vec<&str> = config
-        .cors_allowed_origins
-        .split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .collect();
-    if origins.contains(&"*") {
+    if policy.allows_any() {
         builder.allow_any_origin()
     } else {
-        builder.allow_origins(origins)
+        builder.allow_origins(policy.cross_origins())
     }
 }
 
@@ -55,7 +160,7 @@ fn cors(config: &Config) -> warp::cors::Builder {
 async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
     let error = if rejection.find::<warp::cors::CorsForbidden>().is_some() {
         ApiError {
-            status: warp::http::StatusCode::FORBIDDEN,
+            status: StatusCode::FORBIDDEN,
             code: "CORS_FORBIDDEN",
             message: "this origin, method or header is not allowed".into(),
         }
@@ -65,15 +170,61 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
     Ok(error.into_response())
 }
 
+/// The query string as a map (empty when there is none).
+fn query_map() -> impl Filter<Extract = (HashMap<String, String>,), Error = Infallible> + Clone {
+    warp::query::<HashMap<String, String>>()
+        .or(warp::any().map(HashMap::new))
+        .unify()
+}
+
+/// Lets only /api paths through, without consuming anything.
+fn under_api() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::path::peek()
+        .and_then(|rest: warp::path::Peek| async move {
+            if rest.as_str() == "api" || rest.as_str().starts_with("api/") {
+                Ok(())
+            } else {
+                Err(warp::reject())
+            }
+        })
+        .untuple_one()
+}
+
+/// Lets only cross-origin requests through ([`origin::is_cross_origin`]).
+fn cross_origin() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::header::headers_cloned()
+        .and_then(|headers: HeaderMap| async move {
+            if origin::is_cross_origin(&headers) {
+                Ok(())
+            } else {
+                Err(warp::reject())
+            }
+        })
+        .untuple_one()
+}
+
 /// The whole HTTP application.
 pub fn app(
     config: &Config,
     clients: Clients,
-    limiter: RateLimiter,
+    guards: Guards,
     events: broadcast::Sender<Arc<LiveEvent>>,
     metrics: GatewayMetrics,
 ) -> impl Filter<Extract = (impl warp::Reply + use<>,), Error = Infallible> + Clone + use<> {
     let with_clients = warp::any().map(move || clients.clone());
+    let with_guards = {
+        let guards = guards.clone();
+        warp::any().map(move || guards.clone())
+    };
+    // The caller as the gate admitted it, for the routes that act on its behalf.
+    let caller_with = |scope: Scope| {
+        warp::header::headers_cloned()
+            .and(with_guards.clone())
+            .then(move |headers: HeaderMap, guards: Guards| async move {
+                guards.auth.admit(&headers, scope).await
+            })
+    };
+    let trusted_proxies = config.trusted_proxies;
     let query = warp::query::<HashMap<String, String>>()
         .or(warp::any().map(HashMap::new))
         .unify();
@@ -101,8 +252,19 @@ pub fn app(
         .and(warp::path::end())
         .and(warp::post())
         .and(with_clients.clone())
+        .and(caller_with(Scope::Write))
+        .and(with_guards.clone().map(|g: Guards| g.idempotency))
+        .and(warp::header::headers_cloned())
         .and(json_body.clone())
         .then(routes::publish)
+        .boxed();
+    let ws_ticket = api
+        .and(warp::path("ws-ticket"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(caller_with(Scope::Read))
+        .and(with_guards.clone().map(|g: Guards| g.admission))
+        .then(routes::ws_ticket)
         .boxed();
     let export = api
         .and(warp::path("posts"))
@@ -111,6 +273,7 @@ pub fn app(
         .and(warp::get())
         .and(with_clients.clone())
         .and(warp::any().map(move || export_max_rows))
+        .and(with_guards.clone().map(|g: Guards| g.exports))
         .and(query)
         .then(routes::export_csv)
         .boxed();
@@ -166,29 +329,39 @@ pub fn app(
         .boxed();
     let api_not_found = api.and(warp::path::full()).then(routes::not_found).boxed();
 
-    // Over the limit: answer 429 here; otherwise reject so the routes below are tried.
-    let rate_limited = warp::path::full()
+    // Refused here (401, 403, 429), or rejected so the routes below are tried.
+    let gated = warp::method()
+        .and(warp::path::full())
         .and(warp::addr::remote())
         .and(warp::header::headers_cloned())
-        .and(warp::any().map(move || limiter.clone()))
+        .and(with_guards.clone())
         .and_then(
-            |path: warp::path::FullPath,
-             remote: Option<SocketAddr>,
-             headers: HeaderMap,
-             limiter: RateLimiter| async move {
-                limiter
-                    .check(path.as_str(), remote, &headers)
-                    .await
-                    .ok_or_else(warp::reject)
+            move |method: Method,
+                  path: warp::path::FullPath,
+                  remote: Option<SocketAddr>,
+                  headers: HeaderMap,
+                  guards: Guards| async move {
+                gate(
+                    &guards,
+                    trusted_proxies,
+                    &method,
+                    path.as_str(),
+                    remote,
+                    &headers,
+                )
+                .await
+                .ok_or_else(warp::reject)
             },
         );
 
-    let api_routes = rate_limited
+    let api_routes = gated
         .or(health)
         .unify()
         .or(posts)
         .unify()
         .or(publish)
+        .unify()
+        .or(ws_ticket)
         .unify()
         .or(export)
         .unify()
@@ -226,17 +399,65 @@ pub fn app(
         .map(Reply::into_response)
         .or(api_routes)
         .unify()
-        .with(cors(config))
+        .boxed();
+    // Same-origin requests and programs need no CORS; cross-origin ones go through it, and a
+    // refusal is answered here so no later route (the dashboard's files) can answer instead.
+    let origins = OriginPolicy::new(&config.cors_allowed_origins);
+    let api_routes = under_api()
+        .and(
+            cross_origin()
+                .and(
+                    api_routes
+                        .clone()
+                        .with(cors(&origins))
+                        .map(Reply::into_response)
+                        .recover(recover)
+                        .unify(),
+                )
+                .or(api_routes)
+                .unify()
+                .recover(recover)
+                .unify(),
+        )
         .boxed();
 
     let connections = metrics.websocket_connections.clone();
+    let timeouts = live::Timeouts {
+        idle: config.ws_idle_timeout,
+        send: config.ws_send_timeout,
+    };
     let ws = warp::path!("ws" / "sentiment")
         .and(websocket::upgrade())
-        .map(move |upgrade: websocket::Upgrade| {
-            let rx = events.subscribe();
-            let connections = connections.clone();
-            upgrade.on_upgrade(move |socket| live::client(socket, rx, connections))
-        });
+        .and(warp::addr::remote())
+        .and(warp::header::headers_cloned())
+        .and(query_map())
+        .and(with_guards.clone())
+        .then(
+            move |upgrade: websocket::Upgrade,
+                  remote: Option<SocketAddr>,
+                  headers: HeaderMap,
+                  query: HashMap<String, String>,
+                  guards: Guards| {
+                let rx = events.subscribe();
+                let connections = connections.clone();
+                async move {
+                    let client = client_ip(remote, &headers, trusted_proxies)
+                        .map_or_else(|| "unknown".to_owned(), client_block);
+                    if let Some(refused) = guards.limiter.check_address(&client).await {
+                        return refused;
+                    }
+                    let ticket = query.get("ticket").map(String::as_str);
+                    match guards.admission.admit(&client, &headers, ticket).await {
+                        Ok(slot) => upgrade
+                            .on_upgrade(move |socket| {
+                                live::client(socket, rx, connections, timeouts, slot)
+                            })
+                            .into_response(),
+                        Err(e) => refusal(e),
+                    }
+                }
+            },
+        );
     // Liveness and readiness on the public port too, for load balancers that probe it.
     let probes = warp::path!("healthz")
         .or(warp::path!("readyz"))
@@ -282,13 +503,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let clients = Clients::new(config)?;
-    let limiter = RateLimiter::new(
-        pulse_stream::connection::connect_lazy(config.redis.url.expose())?,
-        pulse_stream::RedisKeys::new(&config.redis.prefix),
-        config.rate_limit_requests,
-        config.rate_limit_window.as_secs(),
-        config.trust_forwarded_for,
-    );
+    let guards = Guards::new(config)?;
     let registry = prometheus::Registry::new();
     let metrics = GatewayMetrics::new(&registry)?;
     let readiness = Readiness::default();
@@ -300,7 +515,7 @@ pub async fn serve(
         events.clone(),
     ));
     tracing::info!(addr = %listener.local_addr()?, dashboard = %config.dashboard_dir.display(), "gateway listening");
-    warp::serve(app(config, clients, limiter, events, metrics))
+    warp::serve(app(config, clients, guards, events, metrics))
         .incoming(listener)
         .graceful(shutdown)
         .run()

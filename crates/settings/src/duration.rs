@@ -37,6 +37,11 @@ pub fn secs(text: &str) -> Result<Duration, DurationError> {
     parse(text, Duration::from_secs)
 }
 
+/// A bare number in hours, or a number with a unit.
+pub fn hours(text: &str) -> Result<Duration, DurationError> {
+    parse(text, |h| Duration::from_secs(h.saturating_mul(3_600)))
+}
+
 fn parse(text: &str, bare: fn(u64) -> Duration) -> Result<Duration, DurationError> {
     let trimmed = text.trim();
     let digits = trimmed

@@ -88,6 +88,8 @@ pub struct CreatedKey {
 }
 
 const PREFIX: &str = "pk_";
+/// Length of a key's id, in characters.
+pub const ID_LEN: usize = ID_HEX;
 const ID_HEX: usize = 12;
 const SECRET_HEX: usize = 64;
 

@@ -1,5 +1,5 @@
-//! Every Redis key Pulse uses, all derived from one prefix: the streams, the read cache and
-//! the rate-limit counters. No other crate names a key.
+//! Every Redis key Pulse uses, all derived from one prefix: the streams, the read cache,
+//! the rate-limit allowances and the gateway's tickets. No other crate names a key.
 //!
 //! The default prefix `pulse` gives `pulse:posts`, `pulse:posts:dlq` and `pulse:events`. Tests
 //! use a unique prefix each so they never see each other's entries.
@@ -50,9 +50,21 @@ impl RedisKeys {
         self.cache(&format!("distribution:{digest}"))
     }
 
-    /// The request counter of one client (an IP address) in one fixed rate-limit window.
-    pub fn rate_limit(&self, client: &str, window: u64) -> String {
-        format!("{}:ratelimit:{client}:{window}", self.prefix)
+    /// The rate-limit allowance of one client: `kind` says what identifies it (`ip`, `key`),
+    /// `client` is the address block or key id.
+    pub fn throttle(&self, kind: &str, client: &str) -> String {
+        format!("{}:throttle:{kind}:{client}", self.prefix)
+    }
+
+    /// A WebSocket ticket of the gateway (see [`crate::tickets`]).
+    pub fn websocket_ticket(&self, ticket: &str) -> String {
+        format!("{}:ws-ticket:{ticket}", self.prefix)
+    }
+
+    /// The stored answer to an idempotent request: `caller` is the key id, `digest` a digest
+    /// of the caller's `Idempotency-Key`.
+    pub fn idempotent_reply(&self, caller: &str, digest: &str) -> String {
+        self.cache(&format!("idempotency:{caller}:{digest}"))
     }
 }
 

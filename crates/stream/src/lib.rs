@@ -11,16 +11,16 @@
 //! alerts that the read side watches.
 //!
 //! Besides the streams, the other Redis uses of Pulse live here too, so no other crate names a
-//! Redis command: [`cache`] (bytes that expire, such as the read side's distribution cache),
-//! [`counters`] (fixed-window counters, such as the gateway's rate limit) and
-//! [`connection::ping`]. Callers hold a [`Connection`] from [`connection`].
+//! Redis command: [`cache`] (bytes that expire, such as the read side's distribution cache and
+//! the gateway's idempotent replies), [`throttle`] (the gateway's rate limits), [`tickets`]
+//! (single-use WebSocket tickets) and [`connection::ping`]. Callers hold a [`Connection`] from
+//! [`connection`].
 
 pub mod backlog;
 pub mod cache;
 pub mod codec;
 pub mod connection;
 pub mod consumer;
-pub mod counters;
 pub mod dead_letters;
 pub mod error;
 pub mod events;
@@ -28,6 +28,8 @@ pub mod failures;
 pub mod keys;
 mod newest;
 pub mod producer;
+pub mod throttle;
+pub mod tickets;
 pub mod trim;
 
 pub use backlog::Backlog;
