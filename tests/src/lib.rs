@@ -26,6 +26,7 @@ use pulse_runtime::admin::Readiness;
 use pulse_settings::ConnectionUrl;
 use pulse_testkit::{
     TestDatabase, default_model_bundle, ort_library, redis_url, unique_name, workspace_root,
+pub use pulse_store::keys::Scope;
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
@@ -176,6 +177,8 @@ pub struct Platform {
     pub gateway_addr: SocketAddr,
     pub proxies: Proxies,
     pub workers: Vec<WorkerHandle>,
+    /// An admin key of this platform's gateway (every scope); [`Platform::http`] sends it.
+    pub api_key: String,
     pub ingester_registry: prometheus::Registry,
     pub ingester_readiness: Readiness,
     ingester: Option<JoinHandle<anyhow::Result<()>>>,
@@ -186,6 +189,40 @@ pub struct Platform {
 
 /// 127.0.0.1 on a port the OS picks, for endpoints a test does not call.
 fn loopback_any() -> SocketAddr {
+/// Creates an API key with `scopes` in the database at `url`; returns the key.
+pub async fn create_key(url: &str, name: &str, scopes: &[Scope]) -> anyhow::Result<String> {
+    let pool = pulse_store::connect_pool(url, 1)?;
+    let client = pool.get().await?;
+    Ok(pulse_store::keys::create(&client, name, scopes, None)
+        .await?
+        .secret)
+}
+
+/// An HTTP client that sends `key` as `Authorization: Bearer` with every request.
+pub fn authorized_client(key: &str) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse()?,
+    );
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
+}
+
+/// A WebSocket upgrade request for `url` that sends `key` as `Authorization: Bearer`.
+pub fn ws_request(
+    url: &str,
+    key: &str,
+) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {key}").parse()?);
+    Ok(request)
+}
+
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
@@ -358,7 +395,9 @@ impl Platform {
         gateway.redis.prefix.clone_from(&stream_prefix);
         (options.gateway_config)(&mut gateway);
         let shutdown = stopped(&rx);
+        gateway.database.url = ConnectionUrl::new(database.url.clone());
         tasks.push(tokio::spawn(async move {
+        let api_key = create_key(&database.url, "e2e admin", &[Scope::Admin]).await?;
             pulse_gateway::serve(&gateway, listener, shutdown).await
         }));
 
@@ -371,6 +410,7 @@ impl Platform {
             gateway_addr,
             proxies,
             workers,
+            api_key,
             ingester_registry,
             ingester_readiness,
             ingester: Some(ingester_task),
@@ -428,6 +468,31 @@ impl Platform {
 
     pub fn gateway_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.gateway_addr)
+    /// An HTTP client that sends this platform's admin key with every request.
+    pub fn http(&self) -> anyhow::Result<reqwest::Client> {
+        authorized_client(&self.api_key)
+    }
+
+    /// `GET path` on the gateway with the admin key.
+    pub async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        Ok(self.http()?.get(self.gateway_url(path)).send().await?)
+    }
+
+    /// The upgrade request of the live feed, with the admin key.
+    pub fn ws_request(
+        &self,
+    ) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+        ws_request(
+            &format!("ws://{}/ws/sentiment", self.gateway_addr),
+            &self.api_key,
+        )
+    }
+
+    /// A new key of this platform with `scopes`.
+    pub async fn create_key(&self, name: &str, scopes: &[Scope]) -> anyhow::Result<String> {
+        create_key(&self.database.url, name, scopes).await
+    }
+
     }
 
     pub async fn ingest_client(

@@ -38,7 +38,8 @@ fn alert_rules(config: &mut pulse_analytics::Config) {
 }
 
 async fn alerts_of_type(platform: &Platform, kind: &str) -> anyhow::Result<Vec<Value>> {
-    let body: Value = reqwest::get(platform.gateway_url("/api/alerts?limit=100"))
+    let body: Value = platform
+        .get("/api/alerts?limit=100")
         .await?
         .error_for_status()?
         .json()
@@ -78,9 +79,7 @@ async fn a_sustained_condition_raises_exactly_one_alert() -> anyhow::Result<()> 
         .await
     });
 
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://{}/ws/sentiment", platform.gateway_addr))
-            .await?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(platform.ws_request()?).await?;
     let alert_events = std::sync::Arc::new(std::sync::Mutex::new(HashMap::<String, u32>::new()));
     let events = alert_events.clone();
     let watcher = tokio::spawn(async move {
@@ -171,13 +170,12 @@ async fn a_sustained_condition_raises_exactly_one_alert() -> anyhow::Result<()> 
 }
 
 async fn distribution(platform: &Platform, query: &str) -> anyhow::Result<Value> {
-    Ok(
-        reqwest::get(platform.gateway_url(&format!("/api/sentiment/distribution{query}")))
-            .await?
-            .error_for_status()?
-            .json()
-            .await?,
-    )
+    Ok(platform
+        .get(&format!("/api/sentiment/distribution{query}"))
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
 }
 
 async fn publish_and_wait(platform: &Platform, ids: &[&str], expected: u64) -> anyhow::Result<()> {
@@ -258,17 +256,15 @@ async fn reads_fall_back_to_postgres_when_redis_is_down() -> anyhow::Result<()> 
             started.elapsed()
         );
     }
-    let posts: Value = reqwest::get(platform.gateway_url("/api/posts"))
+    let posts: Value = platform
+        .get("/api/posts")
         .await?
         .error_for_status()?
         .json()
         .await?;
     assert_eq!(posts["metadata"]["total"], 2);
     Platform::wait_until(Duration::from_secs(15), || async {
-        let health: Value = reqwest::get(platform.gateway_url("/api/health"))
-            .await?
-            .json()
-            .await?;
+        let health: Value = platform.get("/api/health").await?.json().await?;
         Ok(health["data"]["dependencies"]["redis"] == "down"
             && health["data"]["dependencies"]["database"] == "up"
             && health["data"]["status"] == "healthy")

@@ -309,11 +309,21 @@ fn error(code: &'static str) -> Vec<Check> {
     ]
 }
 
-/// The post ids of a ListPosts answer, in order.
+/// A stored post id without its publisher's namespace (`<key id>:`).
+fn own_id(id: &str) -> &str {
+    id.split_once(':').map_or(id, |(_, own)| own)
+}
+
+/// The publisher's own post ids of a ListPosts answer, in order.
 fn post_ids(v: &Value) -> Value {
     v["data"]
         .as_array()
-        .map(|posts| posts.iter().map(|p| p["post_id"].clone()).collect())
+        .map(|posts| {
+            posts
+                .iter()
+                .map(|p| json!(own_id(p["post_id"].as_str().unwrap_or_default())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -433,6 +443,14 @@ fn publishing() -> Case {
                 },
             ),
             at("/data/5/accepted", false),
+            // Stored under the publishing key's namespace: `<12 hex digits>:r-1`.
+            that("/data/0/post_id", "r-1 in the key's namespace", |id| {
+                id.as_str().is_some_and(|id| {
+                    id.split_once(':').is_some_and(|(ns, own)| {
+                        ns.len() == 12 && ns.bytes().all(|b| b.is_ascii_hexdigit()) && own == "r-1"
+                    })
+                })
+            }),
             that("/data/5/error", "a reason", |e| {
                 e.as_str().is_some_and(|e| !e.is_empty())
             }),
@@ -463,7 +481,9 @@ fn reads() -> Vec<Case> {
             [
                 total(5),
                 at("/metadata/returned", 2),
-                at("/data/0/post_id", "r-2"),
+                that("/data/0/post_id", "r-2, namespaced", |id| {
+                    id.as_str().is_some_and(|id| own_id(id) == "r-2")
+                }),
                 that("/data/0/analyses", "not empty", |a| {
                     a.as_array().is_some_and(|a| !a.is_empty())
                 }),
@@ -831,13 +851,16 @@ fn exports_and_headers() -> Vec<Case> {
                     !v.is_empty() && v != "bad id<script>"
                 })],
             ),
-        // CORS preflight and gzip.
+        // CORS preflight of a listed origin, with the key's header, and gzip.
         Case::new(Method::OPTIONS, "CORS preflight", "/api/posts")
             .header("origin", "https://dashboard.example")
             .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
             .expect_status(
                 Status::Success,
-                [header("access-control-allow-origin", "present", |_| true)],
+                [header("access-control-allow-origin", "that origin", |v| {
+                    v == "https://dashboard.example"
+                })],
             ),
         Case::get("gzip", "/api/posts")
             .header("accept-encoding", "gzip")
@@ -850,12 +873,15 @@ async fn every_endpoint_filter_and_error_path() -> anyhow::Result<()> {
     let platform = Platform::start(
         "api",
         Options {
-            gateway_config: |config| config.export_max_rows = EXPORT_CAP,
+            gateway_config: |config| {
+                config.export_max_rows = EXPORT_CAP;
+                config.cors_allowed_origins = "https://dashboard.example".into();
+            },
             ..Options::default()
         },
     )
     .await?;
-    let client = reqwest::Client::new();
+    let client = platform.http()?;
     let base = platform.gateway_url("");
 
     run_cases(&client, &base, &[publishing()]).await?;
@@ -997,8 +1023,9 @@ async fn every_endpoint_filter_and_error_path() -> anyhow::Result<()> {
     platform.shutdown().await
 }
 
-/// Only a gateway, in front of services that are not there: the rate limiter, and health's
-/// 503 when analytics (and so the database) cannot be reached.
+/// Only a gateway, in front of services that are not there: the rate limiter, CORS, and
+/// health's 503 when analytics (and so the database) cannot be reached. Reads are public here,
+/// so no key (and no database of keys) is needed to reach the missing analytics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_and_unhealthy_dependencies() -> anyhow::Result<()> {
     use clap::Parser;
@@ -1018,6 +1045,7 @@ async fn rate_limits_and_unhealthy_dependencies() -> anyhow::Result<()> {
     config.rate_limit_requests = 5;
     config.rate_limit_window = Duration::from_secs(60);
     config.cors_allowed_origins = "https://dashboard.example".into();
+    config.public_reads = true;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         pulse_gateway::serve(&config, listener, async {
@@ -1140,7 +1168,7 @@ async fn new_posts(ws: &mut Ws, timeout: Duration) -> anyhow::Result<HashSet<Str
             return Ok(seen);
         };
         if v["type"] == "new_post" {
-            seen.insert(v["data"]["post_id"].as_str().unwrap_or_default().to_owned());
+            seen.insert(own_id(v["data"]["post_id"].as_str().unwrap_or_default()).to_owned());
         }
     }
 }
@@ -1148,10 +1176,15 @@ async fn new_posts(ws: &mut Ws, timeout: Duration) -> anyhow::Result<HashSet<Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn websocket_clients_receive_live_events_through_their_filters() -> anyhow::Result<()> {
     let platform = Platform::start("apiws", Options::default()).await?;
-    let url = format!("ws://{}/ws/sentiment", platform.gateway_addr);
-    let mut everything = tokio_tungstenite::connect_async(&url).await?.0;
-    let mut reddit = tokio_tungstenite::connect_async(&url).await?.0;
-    let mut negative = tokio_tungstenite::connect_async(&url).await?.0;
+    let mut everything = tokio_tungstenite::connect_async(platform.ws_request()?)
+        .await?
+        .0;
+    let mut reddit = tokio_tungstenite::connect_async(platform.ws_request()?)
+        .await?
+        .0;
+    let mut negative = tokio_tungstenite::connect_async(platform.ws_request()?)
+        .await?
+        .0;
     for ws in [&mut everything, &mut reddit, &mut negative] {
         let hello = next_json(ws, Duration::from_secs(5)).await?;
         assert_eq!(hello.map(|h| h["type"].clone()), Some(json!("connected")));
@@ -1180,7 +1213,7 @@ async fn websocket_clients_receive_live_events_through_their_filters() -> anyhow
     .await?;
 
     // The feed is live once a first post reaches the unfiltered client.
-    let client = reqwest::Client::new();
+    let client = platform.http()?;
     let publish = |posts: Value| {
         let client = client.clone();
         let url = platform.gateway_url("/api/posts");

@@ -54,7 +54,7 @@ fn plan(normal_seconds: f64) -> anyhow::Result<Plan> {
 }
 
 async fn get(platform: &Platform, path: &str) -> anyhow::Result<Value> {
-    let response = reqwest::get(platform.gateway_url(path)).await?;
+    let response = platform.get(path).await?;
     let status = response.status();
     let body: Value = response.json().await?;
     anyhow::ensure!(status.is_success(), "{path}: {status} {body}");

@@ -60,9 +60,7 @@ async fn published_posts_reach_the_database_the_api_and_the_websocket() -> anyho
     let mut ingest = platform.ingest_client().await?;
 
     // The live feed is connected once a first post makes it all the way to the socket.
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://{}/ws/sentiment", platform.gateway_addr))
-            .await?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(platform.ws_request()?).await?;
     let first = ws
         .next()
         .await
@@ -134,7 +132,8 @@ async fn published_posts_reach_the_database_the_api_and_the_websocket() -> anyho
     );
 
     // The same posts through the REST API, in the seed's envelope, with real model labels.
-    let body: Value = reqwest::get(platform.gateway_url("/api/posts?limit=500&source=twitter"))
+    let body: Value = platform
+        .get("/api/posts?limit=500&source=twitter")
         .await?
         .error_for_status()?
         .json()
@@ -165,27 +164,28 @@ async fn published_posts_reach_the_database_the_api_and_the_websocket() -> anyho
         label_of(texts[1])
     );
 
-    let distribution: Value = reqwest::get(platform.gateway_url("/api/sentiment/distribution"))
+    let distribution: Value = platform
+        .get("/api/sentiment/distribution")
         .await?
         .json()
         .await?;
     assert_eq!(distribution["data"]["total"].as_u64(), Some(expected));
-    let aggregate: Value = reqwest::get(
-        platform.gateway_url("/api/sentiment/aggregate?bucket=minute&from=2020-01-01T00:00:00Z"),
-    )
-    .await?
-    .json()
-    .await?;
+    let aggregate: Value = platform
+        .get("/api/sentiment/aggregate?bucket=minute&from=2020-01-01T00:00:00Z")
+        .await?
+        .json()
+        .await?;
     // 2020 to now in minutes is far over the bucket limit: a clear 400, not a slow query.
     assert_eq!(aggregate["code"], "INVALID_ARGUMENT");
     let from = (Utc::now() - chrono::Duration::minutes(10))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let aggregate: Value = reqwest::get(platform.gateway_url(&format!(
-        "/api/sentiment/aggregate?bucket=minute&from={from}"
-    )))
-    .await?
-    .json()
-    .await?;
+    let aggregate: Value = platform
+        .get(&format!(
+            "/api/sentiment/aggregate?bucket=minute&from={from}"
+        ))
+        .await?
+        .json()
+        .await?;
     let buckets = aggregate["data"].as_array().cloned().unwrap_or_default();
     assert!(
         buckets.len() >= 10,
@@ -201,7 +201,7 @@ async fn published_posts_reach_the_database_the_api_and_the_websocket() -> anyho
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_requests_get_a_code_and_change_nothing() -> anyhow::Result<()> {
     let platform = Platform::start("badreq", Options::default()).await?;
-    let client = reqwest::Client::new();
+    let client = platform.http()?;
     for (path, status, code) in [
         ("/api/posts?limit=0", 400, "OUT_OF_RANGE"),
         ("/api/posts?limit=abc", 400, "OUT_OF_RANGE"),
@@ -252,10 +252,7 @@ async fn bad_requests_get_a_code_and_change_nothing() -> anyhow::Result<()> {
     let (posts, analyses) = platform.counts().await?;
     assert_eq!((posts, analyses), (1, 1));
 
-    let health: Value = reqwest::get(platform.gateway_url("/api/health"))
-        .await?
-        .json()
-        .await?;
+    let health: Value = platform.get("/api/health").await?.json().await?;
     assert_eq!(
         health["data"]["dependencies"]["inference"], "up",
         "{health}"
