@@ -26,3 +26,4 @@ mod manifests;
 mod mesh;
 mod observability;
 mod replay;
+mod security;
