@@ -79,4 +79,21 @@ describe("AnalyzeBox", () => {
     typeAndSubmit("hello");
     expect((await screen.findByRole("alert")).textContent).toContain("the gateway cannot be reached");
   });
+
+  it("says the key lacks the analyze scope instead of a result", async () => {
+    const { fetcher } = jsonFetch({ error: "key pk_0123456789ab lacks the analyze scope", code: "INSUFFICIENT_SCOPE", timestamp: "t" }, 403);
+    render(<AnalyzeBox fetcher={fetcher} />);
+    typeAndSubmit("hello");
+    expect((await screen.findByRole("alert")).textContent).toBe(
+      "This API key lacks the analyze scope: analysing a text needs a key with that scope.",
+    );
+    expect(screen.queryByTestId("analyze-results")).toBeNull();
+  });
+
+  it("says a key is needed when there is none (401)", async () => {
+    const { fetcher } = jsonFetch({ error: "an API key with the analyze scope is needed", code: "UNAUTHENTICATED", timestamp: "t" }, 401);
+    render(<AnalyzeBox fetcher={fetcher} />);
+    typeAndSubmit("hello");
+    expect((await screen.findByRole("alert")).textContent).toBe("Analysing a text needs an API key with the analyze scope.");
+  });
 });

@@ -1,5 +1,5 @@
 import { useId, useState } from "react";
-import { type Fetcher, type TaskResult, analyzeText } from "./api";
+import { ApiError, analyzeText, type Fetcher, type TaskResult } from "./api";
 import { errorMessage, percent } from "./format";
 import { emotionColor, sentimentColor } from "./palette";
 
@@ -32,7 +32,20 @@ function TaskCard({ result }: { result: TaskResult }) {
   );
 }
 
-type State = { kind: "idle" } | { kind: "loading" } | { kind: "done"; results: TaskResult[] } | { kind: "error"; message: string };
+type State =
+  | { kind: "idle" }
+  | { kind: "loading" }
+  | { kind: "done"; results: TaskResult[] }
+  | { kind: "error"; message: string }
+  | { kind: "refused"; message: string };
+
+/** Why the gateway refused to analyse, in words, when it was the key (401, 403); else null. */
+function refusalMessage(err: unknown): string | null {
+  if (!(err instanceof ApiError)) return null;
+  if (err.status === 403) return "This API key lacks the analyze scope: analysing a text needs a key with that scope.";
+  if (err.status === 401) return "Analysing a text needs an API key with the analyze scope.";
+  return null;
+}
 
 /** Analyses a text typed by the user with every task the inference service has. */
 export function AnalyzeBox({ fetcher }: { fetcher?: Fetcher }) {
@@ -48,7 +61,8 @@ export function AnalyzeBox({ fetcher }: { fetcher?: Fetcher }) {
     try {
       setState({ kind: "done", results: await analyzeText(trimmed, fetcher) });
     } catch (err) {
-      setState({ kind: "error", message: errorMessage(err) });
+      const refused = refusalMessage(err);
+      setState(refused ? { kind: "refused", message: refused } : { kind: "error", message: errorMessage(err) });
     }
   };
 
@@ -75,6 +89,11 @@ export function AnalyzeBox({ fetcher }: { fetcher?: Fetcher }) {
         {state.kind === "error" && (
           <p className="state error" role="alert">
             Analysis failed: {state.message}
+          </p>
+        )}
+        {state.kind === "refused" && (
+          <p className="state error" role="alert" data-testid="analyze-refused">
+            {state.message}
           </p>
         )}
         {state.kind === "done" && (

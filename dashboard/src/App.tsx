@@ -15,9 +15,11 @@ import { AlertsPanel } from "./AlertsPanel";
 import { AnalyzeBox } from "./AnalyzeBox";
 import { ConnectionIndicator } from "./ConnectionIndicator";
 import { Controls } from "./Controls";
+import { useCredentials } from "./credentials";
 import { DistributionChart } from "./DistributionChart";
 import { DriversPanel, TermFilter } from "./DriversPanel";
 import { EntitiesPanel } from "./EntitiesPanel";
+import { AuthPrompt, KeyControl } from "./KeyControl";
 import { LiveFeed } from "./LiveFeed";
 import { MetricsCards } from "./MetricsCards";
 import { PostsTable } from "./PostsTable";
@@ -44,6 +46,7 @@ export function App() {
   const [liveAlerts, setLiveAlerts] = useState<Alert[]>([]);
   const [banner, setBanner] = useState<Alert | null>(null);
   const [driversSentiment, setDriversSentiment] = useState<Sentiment>("negative");
+  const credentials = useCredentials();
 
   const refresh = useCallback(() => setTick((t) => t + 1), []);
   const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
@@ -79,9 +82,18 @@ export function App() {
     onAlert,
     onActivity,
     onReconnected: refresh,
+    // A new key (or none) reconnects with a ticket of its own.
+    identity: credentials.key ?? "",
   });
 
-  const key = `${JSON.stringify(filters)}#${tick}`;
+  // Reads came back (reads made public, or the key accepted again): the feed may try again.
+  const { status: liveStatus, authError: liveRefusal, reconnectNow } = live;
+  useEffect(() => {
+    if (!credentials.rejected && liveStatus === "unauthorized" && liveRefusal?.status === 401) reconnectNow();
+  }, [credentials.rejected, liveStatus, liveRefusal, reconnectNow]);
+
+  // Everything is fetched again with a new key.
+  const key = `${JSON.stringify(filters)}#${tick}#${credentials.key ?? ""}`;
   const bucket = bucketFor(filters);
   const distribution = useResource((signal) => fetchDistribution(toPostFilters(filters), fetch, signal), key);
   const aggregate = useResource((signal) => fetchAggregate(toPostFilters(filters), bucket, fetch, signal), `${key}#${bucket}`);
@@ -89,7 +101,7 @@ export function App() {
     (signal) => fetchPosts(toPostFilters(filters), { limit: PAGE_SIZE, offset }, fetch, signal),
     `${key}#${offset}`,
   );
-  const alerts = useResource((signal) => fetchAlerts(ALERTS_KEPT, fetch, signal), `alerts#${tick}`);
+  const alerts = useResource((signal) => fetchAlerts(ALERTS_KEPT, fetch, signal), `alerts#${tick}#${credentials.key ?? ""}`);
   // Insights take only the range (the baseline is the same length before it, the gateway's default).
   const drivers = useResource(
     (signal) => fetchDrivers(resolveRange(filters), driversSentiment, fetch, signal),
@@ -109,6 +121,9 @@ export function App() {
   };
   // A driver or entity filters the posts table and the live feed through the search filter.
   const filterByTerm = (term: string) => changeFilters({ ...filters, search: term });
+  // Turned away (no usable key, or one that cannot read): one clear message instead of a
+  // dashboard of failed panels.
+  const refused = credentials.rejected || live.status === "unauthorized";
 
   return (
     <>
@@ -119,62 +134,71 @@ export function App() {
         <h1>
           Pulse <span className="subtitle">live sentiment</span>
         </h1>
-        <ConnectionIndicator status={live.status} retryInMs={live.retryInMs} onReconnect={live.reconnectNow} />
+        <div className="header-controls">
+          <KeyControl />
+          <ConnectionIndicator status={live.status} retryInMs={live.retryInMs} onReconnect={live.reconnectNow} />
+        </div>
       </header>
       <AlertBanner alert={banner} onDismiss={() => setBanner(null)} />
-      <main id="main">
-        <Controls value={filters} onChange={changeFilters} />
-        <MetricsCards distribution={distribution.data} error={distribution.error} />
-        <div className="grid two">
-          <section className="panel" aria-labelledby="timeline-title">
-            <h2 id="timeline-title">Over time</h2>
-            <SentimentChart buckets={aggregate.data} bucket={bucket} error={aggregate.error} />
-          </section>
-          <section className="panel feed-panel" aria-labelledby="feed-title">
-            <h2 id="feed-title">Live feed</h2>
-            {live.catchUpError && (
-              <p className="state error" role="alert">
-                Cannot catch up on recent posts: {live.catchUpError}
-              </p>
-            )}
-            <TermFilter term={filters.search} onClear={() => filterByTerm("")} />
-            <LiveFeed posts={live.posts} max={FEED_LENGTH} term={filters.search} />
-          </section>
-        </div>
-        <div className="grid halves">
-          <DriversPanel
-            drivers={drivers.data}
-            error={drivers.error}
-            loading={drivers.loading}
-            sentiment={driversSentiment}
-            onSentiment={setDriversSentiment}
-            activeTerm={filters.search}
-            onTerm={filterByTerm}
+      {refused ? (
+        <main id="main">
+          <AuthPrompt refusal={credentials.rejected ? null : live.authError} />
+        </main>
+      ) : (
+        <main id="main">
+          <Controls value={filters} onChange={changeFilters} />
+          <MetricsCards distribution={distribution.data} error={distribution.error} />
+          <div className="grid two">
+            <section className="panel" aria-labelledby="timeline-title">
+              <h2 id="timeline-title">Over time</h2>
+              <SentimentChart buckets={aggregate.data} bucket={bucket} error={aggregate.error} />
+            </section>
+            <section className="panel feed-panel" aria-labelledby="feed-title">
+              <h2 id="feed-title">Live feed</h2>
+              {live.catchUpError && (
+                <p className="state error" role="alert">
+                  Cannot catch up on recent posts: {live.catchUpError}
+                </p>
+              )}
+              <TermFilter term={filters.search} onClear={() => filterByTerm("")} />
+              <LiveFeed posts={live.posts} max={FEED_LENGTH} term={filters.search} />
+            </section>
+          </div>
+          <div className="grid halves">
+            <DriversPanel
+              drivers={drivers.data}
+              error={drivers.error}
+              loading={drivers.loading}
+              sentiment={driversSentiment}
+              onSentiment={setDriversSentiment}
+              activeTerm={filters.search}
+              onTerm={filterByTerm}
+            />
+            <EntitiesPanel
+              entities={entities.data}
+              error={entities.error}
+              loading={entities.loading}
+              activeTerm={filters.search}
+              onTerm={filterByTerm}
+            />
+          </div>
+          <div className="grid two">
+            <section className="panel" aria-labelledby="distribution-title">
+              <h2 id="distribution-title">Distribution</h2>
+              <DistributionChart distribution={distribution.data} error={distribution.error} />
+            </section>
+            <AlertsPanel alerts={shownAlerts} error={alerts.error} max={ALERTS_KEPT} />
+          </div>
+          <PostsTable
+            page={posts.data}
+            loading={posts.loading}
+            error={posts.error}
+            onPage={setOffset}
+            exportHref={exportCsvUrl(toPostFilters(filters))}
           />
-          <EntitiesPanel
-            entities={entities.data}
-            error={entities.error}
-            loading={entities.loading}
-            activeTerm={filters.search}
-            onTerm={filterByTerm}
-          />
-        </div>
-        <div className="grid two">
-          <section className="panel" aria-labelledby="distribution-title">
-            <h2 id="distribution-title">Distribution</h2>
-            <DistributionChart distribution={distribution.data} error={distribution.error} />
-          </section>
-          <AlertsPanel alerts={shownAlerts} error={alerts.error} max={ALERTS_KEPT} />
-        </div>
-        <PostsTable
-          page={posts.data}
-          loading={posts.loading}
-          error={posts.error}
-          onPage={setOffset}
-          exportHref={exportCsvUrl(toPostFilters(filters))}
-        />
-        <AnalyzeBox />
-      </main>
+          <AnalyzeBox />
+        </main>
+      )}
     </>
   );
 }

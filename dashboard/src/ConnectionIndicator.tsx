@@ -5,6 +5,7 @@ const TEXT: Record<ConnectionStatus, string> = {
   connected: "connected",
   reconnecting: "reconnecting",
   disconnected: "disconnected",
+  unauthorized: "no access",
 };
 
 const GLYPH: Record<ConnectionStatus, string> = {
@@ -12,6 +13,7 @@ const GLYPH: Record<ConnectionStatus, string> = {
   connected: "●",
   reconnecting: "◐",
   disconnected: "○",
+  unauthorized: "⊘",
 };
 
 interface Props {

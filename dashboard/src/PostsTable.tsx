@@ -1,4 +1,6 @@
-import type { PostPage } from "./api";
+import { useState } from "react";
+import { type Fetcher, fetchCsv, type PostPage } from "./api";
+import { currentKey } from "./credentials";
 import { formatCount, formatTime, percent } from "./format";
 import { EmotionBadge, SentimentBadge } from "./SentimentBadge";
 import { Empty, ErrorMessage, Loading } from "./StatusMessage";
@@ -9,10 +11,55 @@ interface Props {
   error?: string | null;
   onPage: (offset: number) => void;
   exportHref: string;
+  fetcher?: Fetcher;
+}
+
+/** Hands `blob` to the browser as a file download. */
+function saveBlob(blob: Blob, name: string) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/**
+ * The CSV export link. A link cannot send the API key, so with a key the click fetches the
+ * file with it instead; without one (public reads) the link is followed as it is.
+ */
+function ExportLink({ href, fetcher }: { href: string; fetcher?: Fetcher }) {
+  const [state, setState] = useState<{ busy: boolean; error: string | null }>({ busy: false, error: null });
+  const onClick = async (e: React.MouseEvent<HTMLAnchorElement>) => {
+    if (currentKey() === null) return;
+    e.preventDefault();
+    if (state.busy) return;
+    setState({ busy: true, error: null });
+    try {
+      saveBlob(await fetchCsv(href, fetcher), "pulse-posts.csv");
+      setState({ busy: false, error: null });
+    } catch (err) {
+      setState({ busy: false, error: err instanceof Error ? err.message : String(err) });
+    }
+  };
+  return (
+    <>
+      <a className="button" href={href} download="pulse-posts.csv" aria-busy={state.busy} onClick={onClick}>
+        Export CSV
+      </a>
+      {state.error && (
+        <p className="state error export-error" role="alert">
+          Cannot export: {state.error}
+        </p>
+      )}
+    </>
+  );
 }
 
 /** The posts matching the filters, a page at a time, with CSV export of them all. */
-export function PostsTable({ page, loading = false, error = null, onPage, exportHref }: Props) {
+export function PostsTable({ page, loading = false, error = null, onPage, exportHref, fetcher }: Props) {
   let body: React.ReactNode;
   if (!page) {
     body = error ? <ErrorMessage what="posts" message={error} /> : <Loading what="posts" />;
@@ -58,9 +105,7 @@ export function PostsTable({ page, loading = false, error = null, onPage, export
     <section className="panel posts-panel" aria-labelledby="posts-title">
       <div className="panel-head">
         <h2 id="posts-title">Posts</h2>
-        <a className="button" href={exportHref} download="pulse-posts.csv">
-          Export CSV
-        </a>
+        <ExportLink href={exportHref} fetcher={fetcher} />
       </div>
       {page && error && <ErrorMessage what="posts" message={error} />}
       {body}

@@ -1,4 +1,5 @@
-import { alertDrivers, ApiError, fetchDrivers, fetchEntities } from "./api";
+import { alertDrivers, analyzeText, ApiError, fetchCsv, fetchDrivers, fetchEntities, fetchPosts, fetchWsTicket, liveFeedTicket, withTicket } from "./api";
+import { credentials, setKey } from "./credentials";
 import { alert, drivers, entities, jsonFetch } from "./fixtures";
 import { DEFAULT_FILTERS, resolveRange } from "./range";
 
@@ -76,5 +77,75 @@ describe("alertDrivers", () => {
   it("skips entries without a term", () => {
     const details = { drivers: [null, 7, { kind: "word" }, { term: "" }, { term: "overheating" }] };
     expect(alertDrivers(alert(1, { details })).map((d) => d.term)).toEqual(["overheating"]);
+  });
+});
+
+const KEY = `pk_0123456789ab_${"a".repeat(64)}`;
+const headersOf = (init?: RequestInit) => new Headers(init?.headers);
+
+describe("the API key", () => {
+  it("is sent as a bearer token on every request once set", async () => {
+    setKey(KEY);
+    const { fetcher, calls } = jsonFetch(envelope([]));
+    await fetchPosts({}, { limit: 5 }, fetcher);
+    const analyze = jsonFetch(envelope({ sentiment: { label: "positive", score: 0.9 } }));
+    await analyzeText("hello", analyze.fetcher);
+    await fetchCsv("/api/posts/export.csv", fetcher);
+    expect(headersOf(calls[0].init).get("authorization")).toBe(`Bearer ${KEY}`);
+    expect(headersOf(analyze.calls[0].init).get("authorization")).toBe(`Bearer ${KEY}`);
+    expect(headersOf(analyze.calls[0].init).get("content-type")).toBe("application/json");
+    expect(calls[1].url).toBe("/api/posts/export.csv");
+    expect(headersOf(calls[1].init).get("authorization")).toBe(`Bearer ${KEY}`);
+  });
+
+  it("is not sent without a key (public reads)", async () => {
+    const { fetcher, calls } = jsonFetch(envelope([]));
+    await fetchPosts({}, { limit: 5 }, fetcher);
+    expect(headersOf(calls[0].init).has("authorization")).toBe(false);
+  });
+
+  it("is marked rejected when the gateway answers 401, and the error says so", async () => {
+    setKey(KEY);
+    const { fetcher } = jsonFetch({ error: "unknown key", code: "UNAUTHENTICATED", timestamp: "t" }, 401);
+    await expect(fetchPosts({}, { limit: 5 }, fetcher)).rejects.toMatchObject({ status: 401, code: "UNAUTHENTICATED" });
+    expect(credentials().rejected).toBe(true);
+  });
+
+  it("is not marked rejected by a missing scope (403)", async () => {
+    setKey(KEY);
+    const { fetcher } = jsonFetch({ error: "key pk_0123456789ab lacks the analyze scope", code: "INSUFFICIENT_SCOPE", timestamp: "t" }, 403);
+    await expect(analyzeText("hi", fetcher)).rejects.toMatchObject({ status: 403, code: "INSUFFICIENT_SCOPE" });
+    expect(credentials().rejected).toBe(false);
+  });
+});
+
+describe("live feed tickets", () => {
+  const ticketAnswer = envelope({ ticket: "0123456789abcdef0123456789abcdef", expires_in_seconds: 30 });
+
+  it("are asked for with POST /api/ws-ticket and the key", async () => {
+    setKey(KEY);
+    const { fetcher, calls } = jsonFetch(ticketAnswer);
+    expect(await fetchWsTicket(fetcher)).toBe("0123456789abcdef0123456789abcdef");
+    expect(calls[0].url).toBe("/api/ws-ticket");
+    expect(calls[0].init?.method).toBe("POST");
+    expect(headersOf(calls[0].init).get("authorization")).toBe(`Bearer ${KEY}`);
+  });
+
+  it("go into the socket's query", () => {
+    expect(withTicket("ws://h/ws/sentiment", "abc")).toBe("ws://h/ws/sentiment?ticket=abc");
+    expect(withTicket("ws://h/ws/sentiment", null)).toBe("ws://h/ws/sentiment");
+  });
+
+  it("without a key, fall back to no ticket when tickets are unavailable, but not when refused", async () => {
+    const unavailable = jsonFetch({ error: "retry shortly", code: "TICKETS_UNAVAILABLE", timestamp: "t" }, 503);
+    expect(await liveFeedTicket(unavailable.fetcher)).toBeNull();
+    const refused = jsonFetch({ error: "a key is needed", code: "UNAUTHENTICATED", timestamp: "t" }, 401);
+    await expect(liveFeedTicket(refused.fetcher)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it("with a key, are required", async () => {
+    setKey(KEY);
+    const unavailable = jsonFetch({ error: "retry shortly", code: "TICKETS_UNAVAILABLE", timestamp: "t" }, 503);
+    await expect(liveFeedTicket(unavailable.fetcher)).rejects.toMatchObject({ status: 503 });
   });
 });

@@ -1,5 +1,7 @@
 // Types and fetchers for the gateway's REST API (the `{data, metadata, filters, timestamp}` envelope)
-// and its WebSocket messages (`{type, data, timestamp}`).
+// and its WebSocket messages (`{type, data, timestamp}`). Every request carries the dashboard's
+// API key, when it has one (credentials.ts).
+import { currentKey, recordAnswer } from "./credentials";
 
 export interface Envelope<T> {
   data: T;
@@ -148,23 +150,40 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-async function request<T>(path: string, init: RequestInit, fetcher: Fetcher): Promise<Envelope<T>> {
+/** `Authorization` for `key`, or nothing without one. */
+export function authHeaders(key: string | null = currentKey()): Record<string, string> {
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
+/** The ApiError of a refused response, from the gateway's `{error, code}` envelope when it sent one. */
+async function refusal(response: Response): Promise<ApiError> {
+  const body = await readBody(response);
+  const err = isRecord(body) ? (body as Partial<ApiErrorBody>) : {};
+  return new ApiError(
+    response.status,
+    typeof err.code === "string" ? err.code : "HTTP_ERROR",
+    typeof err.error === "string" ? err.error : `${response.status} ${response.statusText}`.trim(),
+  );
+}
+
+/** `fetcher(path)` with the key, telling the credentials what the gateway thought of it. */
+async function send(path: string, init: RequestInit, fetcher: Fetcher, accept: string): Promise<Response> {
+  const key = currentKey();
   let response: Response;
   try {
-    response = await fetcher(path, { ...init, headers: { accept: "application/json", ...(init.headers ?? {}) } });
+    response = await fetcher(path, { ...init, headers: { accept, ...authHeaders(key), ...(init.headers ?? {}) } });
   } catch (e) {
     if (e instanceof DOMException && e.name === "AbortError") throw e;
     throw new ApiError(0, "NETWORK_ERROR", "the gateway cannot be reached");
   }
+  recordAnswer(key, response.status);
+  if (!response.ok) throw await refusal(response);
+  return response;
+}
+
+async function request<T>(path: string, init: RequestInit, fetcher: Fetcher): Promise<Envelope<T>> {
+  const response = await send(path, init, fetcher, "application/json");
   const body = await readBody(response);
-  if (!response.ok) {
-    const err = isRecord(body) ? (body as Partial<ApiErrorBody>) : {};
-    throw new ApiError(
-      response.status,
-      typeof err.code === "string" ? err.code : "HTTP_ERROR",
-      typeof err.error === "string" ? err.error : `${response.status} ${response.statusText}`.trim(),
-    );
-  }
   if (!isRecord(body) || !("data" in body)) {
     throw new ApiError(response.status, "BAD_RESPONSE", "the gateway sent an unexpected answer");
   }
@@ -212,6 +231,47 @@ export async function fetchAlerts(limit: number, fetcher: Fetcher = fetch, signa
 /** URL of the CSV export of every post matching `filters`. */
 export function exportCsvUrl(filters: PostFilters): string {
   return withQuery("/api/posts/export.csv", toQuery(filters));
+}
+
+/**
+ * The CSV export at `url`, fetched with the key (a plain link cannot send one), as a Blob to
+ * hand to the browser's download.
+ */
+export async function fetchCsv(url: string, fetcher: Fetcher = fetch, signal?: AbortSignal): Promise<Blob> {
+  const response = await send(url, { signal }, fetcher, "text/csv");
+  return response.blob();
+}
+
+/** Whether an error is the gateway refusing the caller: no usable key (401) or a missing scope (403). */
+export function isAuthError(e: unknown): e is ApiError {
+  return e instanceof ApiError && (e.status === 401 || e.status === 403);
+}
+
+/**
+ * A single-use ticket for the live feed (`POST /api/ws-ticket`, with the key: a browser cannot
+ * set headers on a WebSocket). Without a key the gateway gives an anonymous ticket where reads
+ * are public. Throws ApiError (401 without a usable key).
+ */
+export async function fetchWsTicket(fetcher: Fetcher = fetch, signal?: AbortSignal): Promise<string> {
+  const body = await request<{ ticket?: unknown }>("/api/ws-ticket", { method: "POST", signal }, fetcher);
+  const ticket = isRecord(body.data) ? body.data.ticket : undefined;
+  if (typeof ticket !== "string" || ticket === "") throw new ApiError(200, "BAD_RESPONSE", "the gateway sent no ticket");
+  return ticket;
+}
+
+/**
+ * The ticket to open the live feed with; null: open it without one. That is the fallback of a
+ * dashboard without a key when tickets cannot be issued (a gateway with public reads admits
+ * such a socket anyway); with a key, or when the gateway refuses the caller, it throws.
+ */
+export async function liveFeedTicket(fetcher: Fetcher = fetch, signal?: AbortSignal): Promise<string | null> {
+  try {
+    return await fetchWsTicket(fetcher, signal);
+  } catch (e) {
+    const unreachable = e instanceof ApiError && e.status === 0;
+    if (currentKey() === null && e instanceof ApiError && !isAuthError(e) && !unreachable) return null;
+    throw e;
+  }
 }
 
 function toNumber(value: unknown): number | null {
@@ -492,4 +552,10 @@ export function parseLiveMessage(text: unknown): LiveMessage | null {
 export function liveFeedUrl(location: Location = window.location): string {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}/ws/sentiment`;
+}
+
+/** `url` with `ticket` in its query (null: unchanged). */
+export function withTicket(url: string, ticket: string | null): string {
+  if (!ticket) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}ticket=${encodeURIComponent(ticket)}`;
 }

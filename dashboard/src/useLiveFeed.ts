@@ -1,10 +1,12 @@
 // The live feed: one WebSocket to /ws/sentiment with automatic reconnection (exponential backoff
 // with jitter) and a catch-up fetch of recent posts on every (re)connection, so that what the feed
-// shows is never stale. The post list is bounded.
+// shows is never stale. The post list is bounded. Every attempt first asks the gateway for a
+// single-use ticket (a browser cannot send its key on a WebSocket) and opens `?ticket=...`.
 import { useCallback, useEffect, useRef, useState } from "react";
-import { type Alert, type Post, liveFeedUrl, parseLiveMessage } from "./api";
+import { type Alert, type ApiError, isAuthError, liveFeedTicket, liveFeedUrl, parseLiveMessage, type Post, withTicket } from "./api";
 
-export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "disconnected";
+/** `unauthorized`: the gateway refused the ticket (no usable key, or one without the read scope). */
+export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "disconnected" | "unauthorized";
 
 /** The part of WebSocket the hook uses (so tests can pass a fake). */
 export interface SocketLike {
@@ -34,6 +36,13 @@ export interface LiveFeedOptions {
   onReconnected?: () => void;
   url?: string;
   createSocket?: (url: string) => SocketLike;
+  /**
+   * The ticket for one connection attempt (null: connect without one); an ApiError of 401 or
+   * 403 stops the retries until `identity` changes or `reconnectNow`. Default: `POST /api/ws-ticket`.
+   */
+  ticket?: (signal: AbortSignal) => Promise<string | null>;
+  /** Who connects (e.g. the API key); a change reconnects with a fresh ticket. */
+  identity?: string;
   initialDelayMs?: number;
   maxDelayMs?: number;
   /** Share of each delay randomised (0–1), so many dashboards do not reconnect in lockstep. */
@@ -50,6 +59,8 @@ export interface LiveFeed {
   retryInMs: number | null;
   /** Error of the last catch-up fetch, if it failed. */
   catchUpError: string | null;
+  /** Why the gateway refused the live feed (status `unauthorized`), else null. */
+  authError: ApiError | null;
   /** Reconnects now, skipping the pending backoff delay. */
   reconnectNow: () => void;
 }
@@ -98,11 +109,13 @@ export function useLiveFeed(options: LiveFeedOptions): LiveFeed {
     maxDelayMs = 15_000,
     jitter = 0.2,
     attemptsBeforeDisconnected = 6,
+    identity = "",
   } = options;
   const [posts, setPosts] = useState<Post[]>([]);
   const [status, setStatus] = useState<ConnectionStatus>("connecting");
   const [retryInMs, setRetryInMs] = useState<number | null>(null);
   const [catchUpError, setCatchUpError] = useState<string | null>(null);
+  const [authError, setAuthError] = useState<ApiError | null>(null);
   const [generation, setGeneration] = useState(0);
 
   // The latest options, read by the long-lived socket handlers.
@@ -129,14 +142,35 @@ export function useLiveFeed(options: LiveFeedOptions): LiveFeed {
     let attempt = 0;
     let everConnected = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const { url = liveFeedUrl(), createSocket = (u: string) => new WebSocket(u) as SocketLike } = latest.current;
+    const ticketRequests = new AbortController();
+    const {
+      url = liveFeedUrl(),
+      createSocket = (u: string) => new WebSocket(u) as SocketLike,
+      ticket = (signal: AbortSignal) => liveFeedTicket(fetch, signal),
+    } = latest.current;
 
-    const connect = () => {
+    const connect = async () => {
       if (disposed) return;
       setRetryInMs(null);
+      let granted: string | null;
+      try {
+        granted = await ticket(ticketRequests.signal);
+      } catch (e) {
+        if (disposed) return;
+        if (isAuthError(e)) {
+          // A new ticket will not change the answer; a new key (or "reconnect now") will.
+          setAuthError(e);
+          setStatus("unauthorized");
+          return;
+        }
+        scheduleRetry();
+        return;
+      }
+      if (disposed) return;
+      setAuthError(null);
       let socket: SocketLike;
       try {
-        socket = createSocket(url);
+        socket = createSocket(withTicket(url, granted));
       } catch {
         scheduleRetry();
         return;
@@ -193,13 +227,14 @@ export function useLiveFeed(options: LiveFeedOptions): LiveFeed {
       attempt += 1;
       setStatus(attempt > attemptsBeforeDisconnected ? "disconnected" : everConnected ? "reconnecting" : "connecting");
       setRetryInMs(delay);
-      timer = setTimeout(connect, delay);
+      timer = setTimeout(() => void connect(), delay);
     };
 
     setStatus("connecting");
-    connect();
+    void connect();
     return () => {
       disposed = true;
+      ticketRequests.abort();
       clearTimeout(timer);
       const socket = socketRef.current;
       socketRef.current = null;
@@ -209,7 +244,7 @@ export function useLiveFeed(options: LiveFeedOptions): LiveFeed {
         socket.close();
       }
     };
-  }, [generation, initialDelayMs, maxDelayMs, jitter, attemptsBeforeDisconnected, runCatchUp]);
+  }, [generation, identity, initialDelayMs, maxDelayMs, jitter, attemptsBeforeDisconnected, runCatchUp]);
 
   // New filters: tell the server, and replace the list with a fresh catch-up.
   const firstFilters = useRef(true);
@@ -229,5 +264,5 @@ export function useLiveFeed(options: LiveFeedOptions): LiveFeed {
 
   const reconnectNow = useCallback(() => setGeneration((g) => g + 1), []);
 
-  return { posts, status, retryInMs, catchUpError, reconnectNow };
+  return { posts, status, retryInMs, catchUpError, authError, reconnectNow };
 }
