@@ -177,12 +177,13 @@ fn from_hex(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Publishes one post through the gateway; returns its stored id (in the key's namespace).
 async fn publish(
     http: &reqwest::Client,
     gateway: SocketAddr,
     post_id: &str,
     traceparent: Option<&str>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let mut request = http
         .post(format!("http://{gateway}/api/posts"))
         .json(&json!({"posts": [{
@@ -199,7 +200,10 @@ async fn publish(
         response["metadata"]["accepted"] == 1,
         "not accepted: {response}"
     );
-    Ok(())
+    Ok(response["data"][0]["post_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -333,8 +337,18 @@ async fn run_scenario(
         ),
     )?;
 
+    let key =
+        pulse_e2e::create_key(&database.url, "observability", &[pulse_e2e::Scope::Admin]).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .default_headers(
+            [(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {key}").parse()?,
+            )]
+            .into_iter()
+            .collect(),
+        )
         .build()?;
     let mut roles: Vec<(&str, SocketAddr)> = admin.iter().map(|(r, a)| (*r, *a)).collect();
     roles.sort();
@@ -342,12 +356,14 @@ async fn run_scenario(
 
     // The live feed follows events from the moment the gateway subscribed: warm up until a post
     // makes it all the way to a socket.
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://{gateway}/ws/sentiment")).await?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(pulse_e2e::ws_request(
+        &format!("ws://{gateway}/ws/sentiment"),
+        &key,
+    )?)
+    .await?;
     let mut warmed = false;
     for attempt in 0..30 {
-        let id = format!("warm-up-{attempt}");
-        publish(&http, gateway, &id, None).await?;
+        let id = publish(&http, gateway, &format!("warm-up-{attempt}"), None).await?;
         if wait_for_post(&mut ws, &id, Duration::from_secs(2)).await? {
             warmed = true;
             break;
@@ -367,8 +383,13 @@ async fn run_scenario(
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let client_span_id = "00f067aa0ba902b7";
     let traceparent = format!("00-{trace_id}-{client_span_id}-01");
-    let post_id = format!("observed-{}", &trace_id[..8]);
-    publish(&http, gateway, &post_id, Some(&traceparent)).await?;
+    let post_id = publish(
+        &http,
+        gateway,
+        &format!("observed-{}", &trace_id[..8]),
+        Some(&traceparent),
+    )
+    .await?;
     ensure!(
         wait_for_post(&mut ws, &post_id, Duration::from_secs(20)).await?,
         "the observed post did not reach the WebSocket"

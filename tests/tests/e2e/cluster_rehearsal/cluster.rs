@@ -29,6 +29,8 @@ pub(crate) struct Cluster {
     processes: Vec<Arc<Process>>,
     memory: MemorySampler,
     http: reqwest::Client,
+    /// A read key made after the migration, as an operator would (`pulse-store keys create`).
+    read_key: String,
     /// What happened, line by line, for the test's output.
     report: String,
 }
@@ -46,6 +48,7 @@ impl Cluster {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
+            read_key: String::new(),
             report: String::new(),
         })
     }
@@ -185,7 +188,14 @@ impl Cluster {
                 let took = process.started.elapsed().as_secs_f64();
                 self.note(&plan.label, format_args!("run {run} done in {took:.1} s"));
             }
+            if plan.args.first().map(String::as_str) == Some("migrate") {
+                self.read_key = create_read_key(&plan)?;
+            }
         }
+        ensure!(
+            !self.read_key.is_empty(),
+            "no migration Job to create a key with"
+        );
         Ok(())
     }
 
@@ -396,9 +406,12 @@ impl Cluster {
     /// dashboard, and [`LOAD_POSTS`] posts stored.
     async fn exercise(&self) -> anyhow::Result<Traces> {
         let gateway = &self.plan.gateway;
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{gateway}/ws/sentiment"))
-            .await
-            .with_context(|| format!("WebSocket /ws/sentiment on the gateway ({gateway})"))?;
+        let (mut ws, _) = tokio_tungstenite::connect_async(pulse_e2e::ws_request(
+            &format!("ws://{gateway}/ws/sentiment"),
+            &self.read_key,
+        )?)
+        .await
+        .with_context(|| format!("WebSocket /ws/sentiment on the gateway ({gateway})"))?;
         let mut ingester = IngestServiceClient::connect(format!("http://{}", self.plan.ingester))
             .await
             .context("connecting to the ingester's Service")?;
@@ -443,6 +456,7 @@ impl Cluster {
             let response = self
                 .http
                 .get(format!("http://{gateway}{path}"))
+                .bearer_auth(&self.read_key)
                 .header(
                     "traceparent",
                     format!("00-{query_trace}-00f067aa0ba902b7-01"),
@@ -545,6 +559,23 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill_all();
     }
+}
+
+/// `pulse-store keys create --scope read` with the migration Job's program and environment.
+fn create_read_key(job: &ContainerPlan) -> anyhow::Result<String> {
+    let output = std::process::Command::new(&job.program)
+        .args(["keys", "create", "--name", "rehearsal", "--scope", "read"])
+        .env_clear()
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&job.cwd)
+        .output()
+        .with_context(|| format!("running {} keys create", job.program.display()))?;
+    ensure!(
+        output.status.success(),
+        "keys create failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
 }
 
 fn mib(bytes: u64) -> String {
