@@ -29,6 +29,8 @@ log() { printf '\033[1m[bench-insights]\033[0m %s\n' "$*" >&2; }
 export STREAM_PREFIX=pulse-bench-insights
 export POSTS_PER_MINUTE=0
 export RATE_LIMIT_REQUESTS=0
+# Reads without a key (wrk, curl and the WebSocket clients send none); writes go through gRPC.
+export PUBLIC_READS=true
 export RUST_LOG=warn
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$root/.deps/onnxruntime/libonnxruntime.so.1.31.1}
 database=pulse_bench_insights

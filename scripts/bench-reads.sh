@@ -26,6 +26,8 @@ export DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/pulse_bench_read
 export STREAM_PREFIX=pulse-bench-reads
 export POSTS_PER_MINUTE=0
 export RATE_LIMIT_REQUESTS=0
+# Reads without a key (wrk, curl and the WebSocket clients send none); writes go through gRPC.
+export PUBLIC_READS=true
 export DISTRIBUTION_CACHE_TTL_SECS=0
 export RUST_LOG=warn
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$root/.deps/onnxruntime/libonnxruntime.so.1.31.1}

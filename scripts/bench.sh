@@ -41,6 +41,8 @@ export DATABASE_URL=${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1
 export STREAM_PREFIX=pulse-bench
 export POSTS_PER_MINUTE=0
 export RATE_LIMIT_REQUESTS=0
+# Reads without a key (wrk, curl and the WebSocket clients send none); writes go through gRPC.
+export PUBLIC_READS=true
 export RUST_LOG=warn
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$root/.deps/onnxruntime/libonnxruntime.so.1.31.1}
 # 1,000 sockets on each side of the fan-out.

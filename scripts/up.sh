@@ -29,6 +29,24 @@ bin="$root/target/release"
 log "migrating $DATABASE_URL"
 "$bin/pulse-store" migrate > "$run/migrate.log" 2>&1 || { cat "$run/migrate.log"; exit 1; }
 
+# API keys of this machine: a read key for the dashboard and an admin key for curl, made once per
+# database and kept in .run/api-keys.env (readable by this user only); made again when revoked.
+keys_file="$run/api-keys.env"
+key_active() {
+  "$bin/pulse-store" keys list 2>/dev/null |
+    awk -F'\t' -v id="$(echo "$1" | cut -d_ -f2)" '$1 == id && $6 == "active" {found = 1} END {exit !found}'
+}
+PULSE_READ_KEY='' PULSE_ADMIN_KEY=''
+# shellcheck disable=SC1090
+[ -f "$keys_file" ] && . "$keys_file"
+if [ -z "$PULSE_READ_KEY" ] || ! key_active "$PULSE_READ_KEY" ||
+  [ -z "$PULSE_ADMIN_KEY" ] || ! key_active "$PULSE_ADMIN_KEY"; then
+  log "creating API keys (.run/api-keys.env)"
+  PULSE_READ_KEY=$("$bin/pulse-store" keys create --name "dashboard (scripts/up.sh)" --scope read 2>/dev/null)
+  PULSE_ADMIN_KEY=$("$bin/pulse-store" keys create --name "admin (scripts/up.sh)" --scope admin 2>/dev/null)
+  (umask 077 && printf 'PULSE_READ_KEY=%s\nPULSE_ADMIN_KEY=%s\n' "$PULSE_READ_KEY" "$PULSE_ADMIN_KEY" >"$keys_file")
+fi
+
 # shellcheck source=lib/services.sh
 . "$root/scripts/lib/services.sh"
 
@@ -39,4 +57,6 @@ log "starting worker";     start_service pulse-worker
 log "starting ingester";   start_service pulse-ingester;   wait_port 50053 pulse-ingester
 log "starting gateway";    start_service pulse-gateway;    wait_port "$gateway_port" pulse-gateway
 
-log "Pulse is up. Dashboard: http://127.0.0.1:$gateway_port/   (logs in .run/, stop with: scripts/down.sh)"
+log "Pulse is up. Dashboard: http://127.0.0.1:$gateway_port/#key=$PULSE_READ_KEY"
+log "API: curl -H \"Authorization: Bearer \$PULSE_ADMIN_KEY\" http://127.0.0.1:$gateway_port/api/posts   (keys in .run/api-keys.env)"
+log "logs in .run/, stop with: scripts/down.sh"
