@@ -4,6 +4,10 @@
 # dashboard/e2e/browser.test.mjs in Debian's Chromium (the test starts, kills and restarts the
 # gateway itself), then stops what it started. Exits non-zero when the test fails.
 #
+# The gateway needs API keys: the run creates a read key for the dashboard (the test opens it
+# with #key=...) and a write key for the posts the test publishes itself, in the services'
+# database, and revokes both afterwards.
+#
 #   PULSE_BUILD=1       build the release binaries even when they exist (cargo build --release --bins)
 #   PULSE_BIN_DIR       where the binaries are (default target/release; the test command uses the
 #                       debug build that cargo test has just made)
@@ -106,6 +110,25 @@ ingester_port=${INGESTER_ADDR:-:50053}; ingester_port=${ingester_port##*:}
 # A service counts as running when its port answers; the worker when a worker process runs
 # (in isolated mode, never: the run has its own of each).
 "$bin/pulse-store" migrate >"$run/migrate.log" 2>&1 || { cat "$run/migrate.log"; exit 1; }
+
+# The keys of this run: stdout is the key alone. Revoked at the end (an isolated run's database
+# goes anyway), so a shared database does not collect live keys from test runs.
+key_ids=()
+create_key() { # SCOPE VARIABLE: a key with SCOPE, into VARIABLE
+  local key
+  key=$("$bin/pulse-store" keys create --name "browser test $$ ($1)" --scope "$1" 2>"$run/keys.log") ||
+    { cat "$run/keys.log" >&2; return 1; }
+  [[ $key =~ ^pk_([0-9a-f]{12})_[0-9a-f]{64}$ ]] || { echo "pulse-store printed no key for $1" >&2; return 1; }
+  key_ids+=("${BASH_REMATCH[1]}")
+  printf -v "$2" '%s' "$key"
+}
+revoke_keys() {
+  for id in "${key_ids[@]}"; do "$bin/pulse-store" keys revoke "$id" >/dev/null 2>&1 || true; done
+}
+cleanups=(revoke_keys "${cleanups[@]}")
+create_key read read_key
+create_key write write_key
+log "created a read key (${key_ids[0]}) for the dashboard and a write key (${key_ids[1]}) to publish"
 if ! port_open "$inference_port"; then
   log "starting inference"
   start pulse-inference --sentiment-model-dir "$root/models/pulse-minilm" --emotion-model-dir "$root/models/pulse-minilm"
@@ -127,4 +150,5 @@ if ! port_open "$ingester_port"; then
 fi
 
 log "running dashboard/e2e/browser.test.mjs"
-(cd dashboard && PULSE_GATEWAY_BIN="$bin/pulse-gateway" DASHBOARD_DIR="$root/dashboard/dist" npm run --silent test:browser)
+(cd dashboard && PULSE_READ_KEY="$read_key" PULSE_WRITE_KEY="$write_key" PULSE_GATEWAY_BIN="$bin/pulse-gateway" \
+  DASHBOARD_DIR="$root/dashboard/dist" npm run --silent test:browser)

@@ -1,7 +1,12 @@
 // Browser test of the dashboard against the real platform: a real gateway (started, killed and
 // restarted here) serving the built dashboard, over the real analytics/inference/worker/ingester
-// services with posts flowing. Drives Debian's Chromium through playwright-core.
+// services with posts flowing. Drives Debian's Chromium through playwright-core. The gateway
+// requires API keys (PUBLIC_READS off): the dashboard is opened with a read key in its URL
+// fragment, which must leave the address bar; its live feed must use single-use tickets; and
+// its analyse box must say that a read key cannot analyse.
 //
+//   PULSE_READ_KEY      a key with the read scope (required; scripts/browser-test.sh creates one)
+//   PULSE_WRITE_KEY     a key with the write scope, to publish the test's own post (required)
 //   PULSE_GATEWAY_URL   where the gateway this test starts listens (default: a free local port)
 //   PULSE_GATEWAY_BIN   the gateway binary (default: target/release/pulse-gateway)
 //   DASHBOARD_DIR       the built dashboard (default: dashboard/dist)
@@ -10,7 +15,7 @@
 //   SCREENSHOT_RANGE    the time range shown in the screenshot (15m, 1h, 24h, 7d; default 1h)
 //   ANALYTICS_URL, INFERENCE_URL, INGESTER_URL   passed on to the gateway (its defaults otherwise)
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -22,7 +27,17 @@ const gatewayBin = process.env.PULSE_GATEWAY_BIN ?? join(root, "target/release/p
 const dashboardDir = resolve(process.env.DASHBOARD_DIR ?? join(root, "dashboard/dist"));
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const screenshotPath = resolve(process.env.SCREENSHOT ?? join(root, "docs/dashboard.png"));
+const readKey = process.env.PULSE_READ_KEY ?? "";
+const writeKey = process.env.PULSE_WRITE_KEY ?? "";
 const started = Date.now();
+if (!readKey || !writeKey) {
+  console.error("[browser-test] PULSE_READ_KEY and PULSE_WRITE_KEY are required (scripts/browser-test.sh creates both)");
+  process.exit(2);
+}
+/** What the dashboard shows of a key: `pk_<id>`, never the secret. */
+const keyId = (key) => key.split("_").slice(0, 2).join("_");
+/** A URL or text with the read key's secret blanked out, for messages. */
+const redact = (text) => String(text).split(readKey).join("<read key>");
 
 const log = (msg) => console.log(`[browser-test +${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -71,6 +86,8 @@ async function startGateway() {
       GATEWAY_ADDR: `${hostname}:${port}`,
       ADMIN_ADDR: "127.0.0.1:0",
       DASHBOARD_DIR: dashboardDir,
+      // Keys are required for reads too: the dashboard must send its own.
+      PUBLIC_READS: "false",
       RUST_LOG: process.env.RUST_LOG ?? "warn",
     },
     stdio: ["ignore", "ignore", "pipe"],
@@ -100,8 +117,9 @@ async function stopGateway() {
   }
 }
 
+/** A read through the API with the read key, as the dashboard makes them. */
 async function api(path) {
-  const r = await fetch(`${baseUrl}${path}`);
+  const r = await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${readKey}` } });
   const body = await r.json();
   if (!r.ok) throw new Error(`${path}: ${r.status} ${JSON.stringify(body)}`);
   return body;
@@ -112,11 +130,19 @@ const profile = mkdtempSync(join(tmpdir(), "pulse-chromium-"));
 let context = null;
 const consoleErrors = [];
 let tolerateErrors = false;
+/** Refusals the test provokes on purpose (the read key asking to analyse); the browser logs them as errors. */
+const expectedRefusal = (m) => /status of 403/.test(m.text()) && /\/api\/analyze$/.test(m.location().url ?? "");
 let failed = false;
 
 try {
   log(`starting ${gatewayBin} on ${baseUrl}`);
   await startGateway();
+
+  const anonymous = await fetch(`${baseUrl}/api/posts?limit=1`);
+  assert(
+    anonymous.status === 401 && /^Bearer/i.test(anonymous.headers.get("www-authenticate") ?? ""),
+    `a read without a key is refused with 401 and WWW-Authenticate: Bearer (got ${anonymous.status})`,
+  );
 
   log("waiting for analysed posts to flow");
   const firstTotal = (await api("/api/posts?limit=1")).metadata.total;
@@ -133,15 +159,18 @@ try {
   const complaintId = `browser-test-${Date.now()}`;
   const published = await fetch(`${baseUrl}/api/posts`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${writeKey}` },
     body: JSON.stringify({
       posts: [{ post_id: complaintId, source: "reddit", author: "browser_test", content: "This update is awful. I hate it, it broke everything and support ignored me." }],
     }),
   });
   assert(published.ok, `POST /api/posts answered ${published.status}`);
+  // The gateway stores the id under the publishing key's namespace (`<key id>:<own id>`).
+  const storedId = (await published.json()).data?.[0]?.post_id;
+  assert(typeof storedId === "string" && storedId.endsWith(`:${complaintId}`), `the published id comes back namespaced (${storedId})`);
   await waitFor(
     "the published complaint to be analysed as negative",
-    async () => (await api("/api/posts?limit=50&source=reddit&sentiment=negative")).data.some((p) => p.post_id === complaintId),
+    async () => (await api("/api/posts?limit=50&source=reddit&sentiment=negative")).data.some((p) => p.post_id === storedId),
     30_000,
     500,
   );
@@ -163,17 +192,39 @@ try {
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.on("console", (m) => {
-    if (m.type() === "error" && !tolerateErrors) consoleErrors.push(m.text());
+    if (m.type() === "error" && !tolerateErrors && !expectedRefusal(m)) consoleErrors.push(redact(m.text()));
   });
+  // Every live-feed socket the page opens, to check each used a ticket of its own.
+  const socketUrls = [];
+  page.on("websocket", (ws) => socketUrls.push(ws.url()));
+  const ticketsOf = () => socketUrls.map((u) => new URL(u).searchParams.get("ticket"));
   page.on("pageerror", (e) => consoleErrors.push(`page error: ${e.message}`));
 
   const status = page.getByRole("status", { name: "Connection status" });
   const connectionIs = (value) =>
     waitFor(`connection status "${value}"`, async () => (await status.getAttribute("data-status")) === value, 30_000);
 
-  log("opening the dashboard");
-  await page.goto(baseUrl + "/", { waitUntil: "domcontentloaded" });
+  log("opening the dashboard with #key=<read key>");
+  await page.goto(`${baseUrl}/#key=${readKey}`, { waitUntil: "domcontentloaded" });
   await connectionIs("connected");
+
+  // The key left the address bar, stayed in the browser, and the header names it by its id only.
+  const address = page.url();
+  assert(!address.includes(readKey) && !address.includes("key="), `the key is gone from the URL (${redact(address)})`);
+  assert((await page.evaluate(() => window.location.hash)) === "", "no fragment is left");
+  assert((await page.evaluate(() => localStorage.getItem("pulse.apiKey"))) === readKey, "the key is kept in localStorage");
+  const keyLabel = await page.getByTestId("key-id").textContent();
+  assert(keyLabel === `Key ${keyId(readKey)}`, `the header names the key by its id (${redact(keyLabel)})`);
+  assert(!(await page.content()).includes(readKey), "the key's secret is nowhere in the page");
+  log(`key gone from the URL (${address}); header shows "${keyLabel}"`);
+
+  // The live feed came in over a socket opened with a single-use ticket.
+  const firstTickets = ticketsOf();
+  assert(
+    firstTickets.length > 0 && firstTickets.every((t) => /^[0-9a-f]{32}$/.test(t ?? "")),
+    `the live feed opened /ws/sentiment?ticket=<32 hex> (${socketUrls.join(", ")})`,
+  );
+  log(`live feed connected with a ticket (${firstTickets.length} socket(s))`);
 
   // Cards and charts show the API's numbers.
   log("checking the cards and charts");
@@ -228,7 +279,7 @@ try {
   );
   const exportHref = await page.getByRole("link", { name: "Export CSV" }).getAttribute("href");
   assert(exportHref.includes("sentiment=negative") && exportHref.includes("source=reddit"), `export link carries the filter (${exportHref})`);
-  const csv = await page.request.get(baseUrl + exportHref);
+  const csv = await page.request.get(baseUrl + exportHref, { headers: { authorization: `Bearer ${readKey}` } });
   if (csv.status() === 200) {
     const text = await csv.text();
     assert(text.split("\n")[0].includes("post_id"), "the CSV export has a header row");
@@ -236,6 +287,14 @@ try {
   } else {
     throw new Error(`CSV export answered ${csv.status()}`);
   }
+  // The link itself cannot carry the key: the dashboard fetches the file with it on a click.
+  const [download] = await Promise.all([
+    page.waitForEvent("download", { timeout: 15_000 }),
+    page.getByRole("link", { name: "Export CSV" }).click(),
+  ]);
+  const downloaded = readFileSync(await download.path(), "utf8");
+  assert(downloaded.split("\n")[0].includes("post_id"), `the downloaded CSV has a header row (${downloaded.slice(0, 80)})`);
+  log(`CSV download from the dashboard: ${download.suggestedFilename()}, ${downloaded.trim().split("\n").length - 1} rows`);
   await page.getByLabel("Sentiment", { exact: true }).selectOption("");
   await page.getByLabel("Source", { exact: true }).selectOption("");
 
@@ -307,15 +366,19 @@ try {
     15_000,
   );
 
-  // The analyse box returns a result.
-  log("analysing a text");
+  // The analyse box needs the analyze scope: with a read key it says so instead of a result,
+  // and the rest of the dashboard goes on working.
+  log("analysing a text with the read key");
   await page.getByLabel("Text to analyse").fill("I absolutely love the new update, everything is faster and smoother!");
   await page.getByRole("button", { name: "Analyse" }).click();
-  const label = page.getByTestId("analyze-sentiment-label");
-  await label.waitFor({ timeout: 20_000 });
-  const sentiment = await label.textContent();
-  assert(["positive", "neutral", "negative"].includes(sentiment), `a sentiment label (${sentiment})`);
-  log(`analysis: ${sentiment}; emotion shown: ${(await page.getByTestId("analyze-emotion-label").count()) > 0}`);
+  const refusedAnalysis = page.getByTestId("analyze-refused");
+  await refusedAnalysis.waitFor({ timeout: 20_000 });
+  const refusalText = await refusedAnalysis.textContent();
+  assert(/lacks the analyze scope/.test(refusalText), `the analyse box names the missing scope (${refusalText})`);
+  assert((await page.getByTestId("analyze-sentiment-label").count()) === 0, "no analysis result with a read key");
+  assert((await page.getByTestId("auth-prompt").count()) === 0, "the dashboard stays up (no key prompt)");
+  assert((await status.getAttribute("data-status")) === "connected", "the live feed stays connected");
+  log(`analysis refused: "${refusalText}"`);
 
   // Phone width: nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
@@ -349,6 +412,7 @@ try {
 
   // The gateway restarts: reconnecting, then connected again, and posts flow again.
   log("restarting the gateway");
+  const socketsBefore = socketUrls.length;
   tolerateErrors = true; // refused connections are logged by the browser while it is down
   await stopGateway();
   await connectionIs("reconnecting");
@@ -360,12 +424,17 @@ try {
   tolerateErrors = false;
   const afterRestart = new Set(await feedIds());
   await waitFor("a live post after the restart", async () => (await feedIds()).some((t) => !afterRestart.has(t)), 30_000);
+  const tickets = ticketsOf();
+  assert(socketUrls.length > socketsBefore, "the reconnection opened a new socket");
+  assert(tickets.every((t) => /^[0-9a-f]{32}$/.test(t ?? "")), `every socket used a ticket (${socketUrls.join(", ")})`);
+  assert(new Set(tickets).size === tickets.length, `every (re)connection used a ticket of its own (${tickets.join(", ")})`);
+  log(`reconnected with a fresh ticket (${tickets.length} tickets over ${socketUrls.length} sockets, all different)`);
 
   assert(consoleErrors.length === 0, `no console errors, got: ${consoleErrors.join(" | ")}`);
   log("PASS");
 } catch (e) {
   failed = true;
-  console.error(`[browser-test] FAIL: ${e.stack ?? e}`);
+  console.error(`[browser-test] FAIL: ${redact(e.stack ?? e)}`);
   if (consoleErrors.length) console.error(`console errors: ${consoleErrors.join(" | ")}`);
 } finally {
   await context?.close().catch(() => {});
