@@ -14,6 +14,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/api/insights/drivers" => "/api/insights/drivers",
         "/api/insights/entities" => "/api/insights/entities",
         "/api/analyze" => "/api/analyze",
+        "/api/ws-ticket" => "/api/ws-ticket",
         "/api/health" => "/api/health",
         "/api/openapi.json" => "/api/openapi.json",
         "/ws/sentiment" => "/ws/sentiment",

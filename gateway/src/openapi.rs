@@ -18,8 +18,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/insights/drivers"),
     ("get", "/api/insights/entities"),
     ("post", "/api/analyze"),
+    ("post", "/api/ws-ticket"),
     ("get", "/api/openapi.json"),
 ];
+
+/// Routes anyone may call, without a key.
+const PUBLIC: &[&str] = &["/api/health", "/api/openapi.json"];
 
 fn query(name: &str, description: &str, schema: Value) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
@@ -78,7 +82,16 @@ fn errors(codes: &[&str]) -> Map<String, Value> {
             "400" => {
                 "Invalid input (code: UNKNOWN_PARAMETER, OUT_OF_RANGE, INVALID_DATE, INVALID_PARAMETER, INVALID_RANGE, PARAMETER_TOO_LONG, INVALID_BODY, BODY_TOO_LARGE, INVALID_ARGUMENT)"
             }
-            "429" => "Rate limited (RATE_LIMITED, with Retry-After) or upstream RESOURCE_EXHAUSTED",
+            "401" => {
+                "No usable API key (UNAUTHENTICATED: missing, malformed, unknown, revoked or expired), with WWW-Authenticate: Bearer"
+            }
+            "403" => {
+                "The key lacks the scope this operation needs (INSUFFICIENT_SCOPE), or a page of a foreign origin (CORS_FORBIDDEN)"
+            }
+            "422" => "This Idempotency-Key was used with a different body (IDEMPOTENCY_KEY_REUSED)",
+            "429" => {
+                "Rate limited per client address or per key (RATE_LIMITED, with Retry-After), too many exports at once (EXPORT_BUSY), or upstream RESOURCE_EXHAUSTED"
+            }
             "503" => "A dependency is unavailable",
             "504" => "An upstream call timed out",
             _ => "Error",
@@ -149,22 +162,29 @@ pub fn document() -> Value {
         json!({"type": "string", "enum": ["minute", "hour", "day"], "default": "hour"}),
     ));
     let mut publish = operation(
-        "Publish posts into the processing stream; one result per post",
-        vec![],
+        "Publish posts into the processing stream; one result per post. Needs the write scope. \
+         Stored post ids are `<key id>:<post_id>`: each key has its own namespace. With an \
+         Idempotency-Key, a retry gets the first answer back (Idempotent-Replayed: true) and \
+         stores nothing twice",
+        vec![
+            json!({"name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "1 to 255 visible ASCII characters; answers are kept IDEMPOTENCY_HOURS (24)",
+            "schema": {"type": "string", "maxLength": 255}}),
+        ],
         (
             "200",
             envelope(
                 json!({"type": "array", "items": {"$ref": "#/components/schemas/PublishResult"}}),
             ),
         ),
-        &["400", "429", "503", "504"],
+        &["400", "422", "429", "503", "504"],
     );
     publish["requestBody"] = json_body(json!({
         "type": "object", "required": ["posts"], "additionalProperties": false,
         "properties": {"posts": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["source", "author", "content"], "additionalProperties": false,
             "properties": {
-                "post_id": {"type": "string", "description": "Defaults to a new UUID"},
+                "post_id": {"type": "string", "maxLength": crate::routes::MAX_CLIENT_POST_ID_LEN, "description": "Defaults to a new UUID (derived from the Idempotency-Key when there is one)"},
                 "source": {"type": "string"}, "author": {"type": "string"}, "content": {"type": "string"},
                 "created_at": {"type": "string", "format": "date-time", "description": "Defaults to now"},
             },
@@ -278,15 +298,32 @@ pub fn document() -> Value {
         },
         "content": {"text/csv": {"schema": {"type": "string"}}},
     });
-    json!({
+    let ws_ticket = operation(
+        "A single-use ticket for the live feed, for browsers (which cannot send Authorization on a \
+         WebSocket): open /ws/sentiment?ticket=... within expires_in_seconds. Needs the read scope",
+        vec![],
+        (
+            "200",
+            envelope(json!({"type": "object", "properties": {
+                "ticket": {"type": "string"}, "expires_in_seconds": {"type": "integer"},
+            }})),
+        ),
+        &["429", "503"],
+    );
+    let mut document = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "Pulse API",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Real-time sentiment analysis. Every response carries x-request-id. \
                 Live events: WebSocket /ws/sentiment (messages connected, new_post, metrics_update, \
-                alert; send {\"type\":\"subscribe\",\"source\":...,\"sentiment\":...} to filter new_post).",
+                alert; send {\"type\":\"subscribe\",\"source\":...,\"sentiment\":...} to filter new_post), \
+                with Authorization: Bearer or ?ticket= from POST /api/ws-ticket. Every operation but \
+                health and this document needs an API key (Authorization: Bearer pk_...) with the \
+                operation's scope: read for every GET, write to publish, analyze to analyse; the \
+                gateway may allow reads without a key (PUBLIC_READS).",
         },
+        "security": [{"bearerAuth": []}],
         "paths": {
             "/api/health": {"get": operation("Each dependency's state; 503 when the database is unreachable", vec![], ("200", envelope(json!({"type": "object"}))), &["503"])},
             "/api/posts": {
@@ -304,9 +341,12 @@ pub fn document() -> Value {
                 "entities": {"type": "array", "items": {"$ref": "#/components/schemas/EntitySentiment"}},
             }}))), &["400", "429", "503", "504"])},
             "/api/analyze": {"post": analyze},
+            "/api/ws-ticket": {"post": ws_ticket},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {}}}}}},
         },
-        "components": {"schemas": {
+        "components": {"securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API key made by `pulse-store keys create`: pk_<id>_<secret>"},
+        }, "schemas": {
             "Error": {"type": "object", "required": ["error", "code", "timestamp"], "properties": {
                 "error": {"type": "string"}, "code": {"type": "string"}, "timestamp": {"type": "string", "format": "date-time"},
             }},
@@ -333,7 +373,25 @@ pub fn document() -> Value {
                 }},
             }},
         }},
-    })
+    });
+    // Public operations need no key; every other one can be refused for its key or scope.
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for (path, operations) in paths.iter_mut() {
+            let public = PUBLIC.contains(&path.as_str());
+            for operation in operations
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|o| o.values_mut())
+            {
+                if public {
+                    operation["security"] = json!([]);
+                } else if let Some(responses) = operation["responses"].as_object_mut() {
+                    responses.extend(errors(&["401", "403"]));
+                }
+            }
+        }
+    }
+    document
 }
 
 /// Whether `path` is a documented route under any method (for 405 versus 404).
@@ -385,5 +443,28 @@ mod tests {
         assert_eq!(metadata["properties"]["next_cursor"]["nullable"], true);
         let csv = &doc["paths"]["/api/posts/export.csv"]["get"]["responses"]["200"];
         assert!(csv["headers"]["X-Export-Row-Cap"].is_object());
+    }
+
+    #[test]
+    fn keys_are_documented_where_needed() {
+        let doc = document();
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+            "bearer"
+        );
+        for (method, path) in ROUTES {
+            let operation = &doc["paths"][path][method];
+            let public = PUBLIC.contains(path);
+            assert_eq!(
+                operation["security"] == json!([]),
+                public,
+                "{method} {path}"
+            );
+            assert_eq!(
+                operation["responses"]["401"].is_object(),
+                !public,
+                "{method} {path}"
+            );
+        }
     }
 }
