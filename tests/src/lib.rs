@@ -9,12 +9,14 @@
 //! For fault tests, [`Options::proxied`] puts a [`proxy::FaultProxy`] between the workers (and
 //! the ingester, for Redis) and PostgreSQL, Redis or inference, so a test can cut and restore
 //! one dependency for its own services only; [`Platform::abort_worker`] kills a worker without
-//! a clean shutdown.
+//! a clean shutdown. [`processes`] runs the services, Redis and PostgreSQL as operating-system
+//! processes instead, for tests that SIGKILL or restart them.
 
 pub mod collector;
 pub mod dockerfile;
 pub mod feed;
 pub mod manifests;
+pub mod processes;
 pub mod proxy;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -72,7 +74,7 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// `host:port` of a `scheme://[user[:password]@]host[:port][/path][?query]` URL.
-fn host_port(url: &str, default_port: u16) -> String {
+pub fn host_port(url: &str, default_port: u16) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?']).next().unwrap_or(rest);
     let host = authority
@@ -86,7 +88,7 @@ fn host_port(url: &str, default_port: u16) -> String {
 }
 
 /// `url` with its host and port replaced by `addr`.
-fn with_address(url: &str, addr: SocketAddr) -> String {
+pub fn with_address(url: &str, addr: SocketAddr) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);

@@ -25,5 +25,6 @@ mod insights;
 mod manifests;
 mod mesh;
 mod observability;
+mod process_faults;
 mod replay;
 mod security;
