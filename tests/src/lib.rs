@@ -26,9 +26,9 @@ use clap::Parser;
 use pulse_proto::v1::ingest_service_client::IngestServiceClient;
 use pulse_runtime::admin::Readiness;
 use pulse_settings::ConnectionUrl;
+pub use pulse_store::keys::Scope;
 use pulse_testkit::{
     TestDatabase, default_model_bundle, ort_library, redis_url, unique_name, workspace_root,
-pub use pulse_store::keys::Scope;
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
@@ -177,10 +177,10 @@ pub struct Platform {
     pub analytics_addr: SocketAddr,
     pub ingester_addr: SocketAddr,
     pub gateway_addr: SocketAddr,
-    pub proxies: Proxies,
-    pub workers: Vec<WorkerHandle>,
     /// An admin key of this platform's gateway (every scope); [`Platform::http`] sends it.
     pub api_key: String,
+    pub proxies: Proxies,
+    pub workers: Vec<WorkerHandle>,
     pub ingester_registry: prometheus::Registry,
     pub ingester_readiness: Readiness,
     ingester: Option<JoinHandle<anyhow::Result<()>>>,
@@ -189,8 +189,6 @@ pub struct Platform {
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
 
-/// 127.0.0.1 on a port the OS picks, for endpoints a test does not call.
-fn loopback_any() -> SocketAddr {
 /// Creates an API key with `scopes` in the database at `url`; returns the key.
 pub async fn create_key(url: &str, name: &str, scopes: &[Scope]) -> anyhow::Result<String> {
     let pool = pulse_store::connect_pool(url, 1)?;
@@ -225,6 +223,8 @@ pub fn ws_request(
     Ok(request)
 }
 
+/// 127.0.0.1 on a port the OS picks, for endpoints a test does not call.
+fn loopback_any() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
@@ -395,11 +395,11 @@ impl Platform {
         gateway.dashboard_dir = workspace_root().join("dashboard/dist");
         gateway.redis.url = ConnectionUrl::new(redis_url());
         gateway.redis.prefix.clone_from(&stream_prefix);
-        (options.gateway_config)(&mut gateway);
-        let shutdown = stopped(&rx);
         gateway.database.url = ConnectionUrl::new(database.url.clone());
-        tasks.push(tokio::spawn(async move {
+        (options.gateway_config)(&mut gateway);
         let api_key = create_key(&database.url, "e2e admin", &[Scope::Admin]).await?;
+        let shutdown = stopped(&rx);
+        tasks.push(tokio::spawn(async move {
             pulse_gateway::serve(&gateway, listener, shutdown).await
         }));
 
@@ -410,9 +410,9 @@ impl Platform {
             analytics_addr,
             ingester_addr,
             gateway_addr,
+            api_key,
             proxies,
             workers,
-            api_key,
             ingester_registry,
             ingester_readiness,
             ingester: Some(ingester_task),
@@ -468,8 +468,6 @@ impl Platform {
         Ok(())
     }
 
-    pub fn gateway_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.gateway_addr)
     /// An HTTP client that sends this platform's admin key with every request.
     pub fn http(&self) -> anyhow::Result<reqwest::Client> {
         authorized_client(&self.api_key)
@@ -495,6 +493,8 @@ impl Platform {
         create_key(&self.database.url, name, scopes).await
     }
 
+    pub fn gateway_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.gateway_addr)
     }
 
     pub async fn ingest_client(
