@@ -233,6 +233,26 @@ impl GroupConsumer {
         reason: &str,
         deliveries: u64,
     ) -> Result<(), StreamError> {
+        let (xadd, xack) = self.dead_letter_commands(delivery, reason, deliveries);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .add_command(xadd)
+            .ignore()
+            .add_command(xack)
+            .ignore();
+        let mut conn = self.conn.clone();
+        let () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// The XADD of a dead letter (the entry's fields with the reason, capped stream) and the
+    /// XACK that must go with it in one MULTI.
+    fn dead_letter_commands(
+        &self,
+        delivery: &Delivery,
+        reason: &str,
+        deliveries: u64,
+    ) -> (redis::Cmd, redis::Cmd) {
         let mut xadd = redis::cmd("XADD");
         xadd.arg(self.keys.dead_letters())
             .arg("MAXLEN")
@@ -254,15 +274,7 @@ impl GroupConsumer {
         xack.arg(self.keys.posts())
             .arg(WORKER_GROUP)
             .arg(&delivery.id);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .add_command(xadd)
-            .ignore()
-            .add_command(xack)
-            .ignore();
-        let mut conn = self.conn.clone();
-        let () = pipe.query_async(&mut conn).await?;
-        Ok(())
+        (xadd, xack)
     }
 
     /// Counts one failure of entry `id` caused by its own content, with the error; returns the
@@ -306,27 +318,7 @@ impl GroupConsumer {
         deliveries: u64,
     ) -> Result<u64, StreamError> {
         let dlq = self.keys.dead_letters();
-        let mut xadd = redis::cmd("XADD");
-        xadd.arg(&dlq)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(dead_letters::DEFAULT_MAX_LEN)
-            .arg("*")
-            .arg(FIELD_ORIGINAL_ID)
-            .arg(&delivery.id)
-            .arg(FIELD_REASON)
-            .arg(reason)
-            .arg(FIELD_DELIVERIES)
-            .arg(deliveries)
-            .arg(FIELD_CONSUMER)
-            .arg(&self.consumer);
-        for (field, value) in raw_fields(&delivery.fields) {
-            xadd.arg(field).arg(value);
-        }
-        let mut xack = redis::cmd("XACK");
-        xack.arg(self.keys.posts())
-            .arg(WORKER_GROUP)
-            .arg(&delivery.id);
+        let (xadd, xack) = self.dead_letter_commands(delivery, reason, deliveries);
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("XLEN")
