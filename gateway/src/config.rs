@@ -100,7 +100,7 @@ pub struct Config {
     #[arg(long, env = "WS_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub ws_max_connections: usize,
 
-    /// Most open WebSocket connections of one client (a key, or an address without one).
+    /// Most open WebSocket connections of one client address (an IPv4 address, an IPv6 /64).
     #[arg(long, env = "WS_MAX_PER_CLIENT", default_value_t = 20)]
     pub ws_max_per_client: usize,
 

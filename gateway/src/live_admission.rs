@@ -6,8 +6,9 @@
 //! from other origins are refused ([`crate::origin`]): browsers apply no CORS to WebSockets.
 //!
 //! Connections are capped per gateway replica, in all (`WS_MAX_CONNECTIONS`) and per client
-//! (`WS_MAX_PER_CLIENT`, by key, or by address block without one), so one client cannot take
-//! every slot. A [`Slot`] is held for the connection's life and given back when it drops.
+//! address block (`WS_MAX_PER_CLIENT`), so one machine cannot take every slot. The cap is by
+//! address, not by key: one read key is often shared by many wall displays, each of which must
+//! get its connection. A [`Slot`] is held for the connection's life and given back when it drops.
 
 use std::{
     collections::HashMap,
@@ -70,7 +71,8 @@ pub struct LiveAdmission {
     slots: Arc<Mutex<Slots>>,
 }
 
-/// What a ticket stores for a caller without a key (reads are public).
+/// What a ticket stores for a caller without a key (reads are public); a ticket of a key holds
+/// the key's id, for the logs of whoever inspects Redis.
 const ANONYMOUS: &str = "-";
 
 impl LiveAdmission {
@@ -108,7 +110,7 @@ impl LiveAdmission {
     }
 
     /// Admits a connection from address block `client` with these headers and maybe a ticket,
-    /// or says why not (403 origin, 401 key or ticket, 429 per-client cap, 503 replica full).
+    /// or says why not (403 origin, 401 key or ticket, 429 per-address cap, 503 replica full).
     pub async fn admit(
         &self,
         client: &str,
@@ -122,14 +124,13 @@ impl LiveAdmission {
                 message: "pages from this origin may not open the live feed".into(),
             });
         }
-        let holder = match ticket {
+        match ticket {
             Some(ticket) => self.redeem(ticket).await?,
             None => {
-                let caller = self.auth.admit(headers, Scope::Read).await?;
-                caller.key_id().map(|id| format!("key:{id}"))
+                self.auth.admit(headers, Scope::Read).await?;
             }
-        };
-        let holder = holder.unwrap_or_else(|| format!("ip:{client}"));
+        }
+        let holder = client.to_owned();
         let mut slots = self
             .slots
             .lock()
@@ -145,7 +146,7 @@ impl LiveAdmission {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 code: "TOO_MANY_CONNECTIONS",
                 message: format!(
-                    "at most {} live connections per client",
+                    "at most {} live connections per client address",
                     self.caps.per_client
                 ),
             });
@@ -158,8 +159,8 @@ impl LiveAdmission {
         })
     }
 
-    /// The holder a ticket was issued to (`None`: no key, reads are public).
-    async fn redeem(&self, ticket: &str) -> Result<Option<String>, ApiError> {
+    /// Takes a ticket back: valid once, until it expires.
+    async fn redeem(&self, ticket: &str) -> Result<(), ApiError> {
         let invalid = || ApiError {
             status: StatusCode::UNAUTHORIZED,
             code: "INVALID_TICKET",
@@ -171,8 +172,7 @@ impl LiveAdmission {
         }
         let key = self.keys.websocket_ticket(ticket);
         match pulse_stream::tickets::redeem(&self.redis, &key).await {
-            Ok(Some(holder)) if holder == ANONYMOUS => Ok(None),
-            Ok(Some(holder)) => Ok(Some(format!("key:{holder}"))),
+            Ok(Some(_holder)) => Ok(()),
             Ok(None) => Err(invalid()),
             Err(e) => Err(tickets_unavailable(&e.to_string())),
         }

@@ -15,6 +15,8 @@ use warp::{
     reply::Response,
 };
 
+use pulse_runtime::admin::Readiness;
+
 use crate::{
     Config,
     auth::{self, Authenticator, Caller},
@@ -125,7 +127,6 @@ async fn gate(
         Caller::Anonymous => None,
     }
 }
-use pulse_runtime::admin::Readiness;
 
 /// The CORS policy for cross-origin requests, from `CORS_ALLOWED_ORIGINS` (none by default:
 /// every cross-origin request is refused with 403 CORS_FORBIDDEN).
