@@ -75,8 +75,8 @@ async fn the_migration_moves_every_row_into_week_partitions() {
     let mut client = db.client().await;
     assert_eq!(
         migrate::run(&mut client).await.expect("migrate"),
-        [5, 6, 7],
-        "rollups, then partitions, then terms"
+        [5, 6, 7, 8],
+        "rollups, then partitions, then terms, then API keys"
     );
     drop(client);
     assert_eq!(
