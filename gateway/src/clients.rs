@@ -6,7 +6,10 @@ use pulse_proto::v1::{
     analytics_service_client::AnalyticsServiceClient,
     inference_service_client::InferenceServiceClient, ingest_service_client::IngestServiceClient,
 };
-use pulse_runtime::propagation::TracedChannel;
+use pulse_runtime::{
+    balanced_channel::{self, ChannelOptions},
+    propagation::TracedChannel,
+};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_client::HealthClient;
 
@@ -36,7 +39,15 @@ impl Clients {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let timeout = config.upstream_timeout;
         let analytics = channel(&config.analytics_url, timeout)?;
-        let inference = channel(&config.inference_url, timeout)?;
+        // Inference is the service scaled out: its calls are spread over every pod.
+        let inference = balanced_channel::connect_lazy(
+            &config.inference_url,
+            ChannelOptions {
+                connect_timeout: Duration::from_secs(2),
+                timeout: Some(timeout),
+                resolve_every: config.inference_resolve,
+            },
+        )?;
         let ingester = channel(&config.ingester_url, timeout)?;
         Ok(Self {
             analytics: AnalyticsServiceClient::new(TracedChannel::new(analytics.clone())),

@@ -23,13 +23,13 @@ use pulse_proto::v1::inference_service_client::InferenceServiceClient;
 use pulse_runtime::{
     admin::Readiness,
     backoff::{Backoff, retry_until_ready},
+    balanced_channel::{self, ChannelOptions},
     propagation::TracedChannel,
 };
 use pulse_stream::{
     Delivery, EventFeed, GroupConsumer, RedisKeys, StreamError, connection::connect_blocking,
 };
 use tokio::task::{JoinError, JoinSet};
-use tonic::transport::Endpoint;
 
 use crate::{
     Config,
@@ -88,10 +88,14 @@ pub async fn processor(config: &Config, metrics: WorkerMetrics) -> anyhow::Resul
     let conn = pulse_stream::connect(config.redis.url.expose()).await?;
     let blocking = connect_blocking(config.redis.url.expose(), config.block).await?;
     let consumer = GroupConsumer::new(conn.clone(), blocking, keys.clone(), config.consumer_name());
-    let channel = Endpoint::from_shared(config.inference_url.clone())?
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .connect_lazy();
+    let channel = balanced_channel::connect_lazy(
+        &config.inference_url,
+        ChannelOptions {
+            connect_timeout: Duration::from_secs(2),
+            timeout: None,
+            resolve_every: config.inference_resolve,
+        },
+    )?;
     let inference = InferenceServiceClient::new(TracedChannel::new(channel));
     let pool = pulse_store::connect_pool(config.database.url.expose(), config.database_pool_size)?;
     Ok(Processor {
