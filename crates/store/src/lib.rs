@@ -29,5 +29,5 @@ pub mod windows;
 
 pub use cancel::CancelOnDrop;
 pub use error::StoreError;
-pub use pool::{Pool, connect_pool, connect_read_pool};
+pub use pool::{Pool, connect_pool, connect_read_pool, connect_search_pool};
 pub use query::PostQuery;

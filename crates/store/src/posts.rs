@@ -10,7 +10,7 @@ type Pooled = crate::pool::Client;
 
 use crate::{
     PostQuery, StoreError,
-    query::{FILTER_SQL, FROM_SQL, FilterParams},
+    query::{Binds, FROM_SQL, filter_sql},
 };
 
 /// Inserts the posts whose keys are new, at the transaction's time, and returns their ids.
@@ -305,16 +305,11 @@ pub async fn count(client: &Pooled, query: &PostQuery) -> Result<u64, StoreError
     if query.fits_rollups() {
         return crate::stats::count(client, query).await;
     }
-    let filter = FilterParams::new(query);
-    let statement = client
-        .prepare_cached(&format!(
-            "SELECT count(*) FROM {FROM_SQL} WHERE {FILTER_SQL}"
-        ))
-        .await?;
-    let total: i64 = client
-        .query_one(&statement, &filter.as_params())
-        .await?
-        .get(0);
+    let mut binds = Binds::default();
+    let filter = filter_sql(query, &mut binds);
+    let sql = format!("SELECT count(*) FROM {FROM_SQL} WHERE {filter}");
+    let rows = select(client, query, &sql, &binds).await?;
+    let total: i64 = rows.first().map_or(0, |row| row.get(0));
     Ok(u64::try_from(total).unwrap_or_default())
 }
 
@@ -326,17 +321,16 @@ pub async fn page(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<StoredPost>, StoreError> {
-    let filter = FilterParams::new(query);
-    let mut params = filter.as_params();
-    params.push(&limit);
-    params.push(&offset);
+    let mut binds = Binds::default();
+    let filter = filter_sql(query, &mut binds);
+    let (limit, offset) = (binds.bind(limit), binds.bind(offset));
     let sql = format!(
         "SELECT p.post_id, p.source, p.author, p.content, p.created_at, p.ingested_at
-         FROM {FROM_SQL} WHERE {FILTER_SQL}
+         FROM {FROM_SQL} WHERE {filter}
          ORDER BY p.created_at DESC, p.post_id DESC
-         LIMIT $8 OFFSET $9"
+         LIMIT {limit} OFFSET {offset}"
     );
-    let rows = select_page(client, query, &sql, &params).await?;
+    let rows = select(client, query, &sql, &binds).await?;
     with_analyses(client, rows.iter().map(stored_post).collect()).await
 }
 
@@ -370,40 +364,42 @@ pub async fn page_after(
     limit: i64,
     after: &PageKey,
 ) -> Result<Vec<StoredPost>, StoreError> {
-    let filter = FilterParams::new(query);
-    let mut params = filter.as_params();
-    params.push(&after.created_at);
-    params.push(&after.post_id);
-    params.push(&limit);
+    let mut binds = Binds::default();
+    let filter = filter_sql(query, &mut binds);
+    let (created_at, post_id) = (
+        binds.bind(after.created_at),
+        binds.bind(after.post_id.clone()),
+    );
+    let limit = binds.bind(limit);
     let sql = format!(
         "SELECT p.post_id, p.source, p.author, p.content, p.created_at, p.ingested_at
-         FROM {FROM_SQL} WHERE {FILTER_SQL}
-           AND (p.created_at, p.post_id) < ($8::timestamptz, $9::varchar)
+         FROM {FROM_SQL} WHERE {filter}
+           AND (p.created_at, p.post_id) < ({created_at}::timestamptz, {post_id}::varchar)
          ORDER BY p.created_at DESC, p.post_id DESC
-         LIMIT $10"
+         LIMIT {limit}"
     );
-    let rows = select_page(client, query, &sql, &params).await?;
+    let rows = select(client, query, &sql, &binds).await?;
     with_analyses(client, rows.iter().map(stored_post).collect()).await
 }
 
-/// Runs a page statement: prepared once per connection, except with a text search.
+/// Runs a read of the posts: prepared once per connection, except with a text search.
 ///
 /// Whether a search is best served by the trigram index (a rare term) or by walking the
-/// newest posts until the page is full (a common one) depends on the term. A prepared
-/// statement soon runs one generic plan for every term, which cannot use the index at all
-/// (its filter is `$4 IS NULL OR content ILIKE $4`); planned with the term itself, each search
-/// gets its own choice. Planning costs about a millisecond, which the search pays.
-async fn select_page(
+/// newest posts until the page is full (a common one) depends on the term, so a search is
+/// planned for its term each time (an unnamed statement), which costs about a millisecond.
+/// Every other filter is a prepared statement of its own shape (see [`Binds`]), whose plan
+/// PostgreSQL soon reuses.
+async fn select(
     client: &Pooled,
     query: &PostQuery,
     sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    binds: &Binds,
 ) -> Result<Vec<Row>, StoreError> {
     if query.search.is_some() {
-        return Ok(client.query(sql, params).await?);
+        return Ok(client.query(sql, &binds.params()).await?);
     }
     let statement = client.prepare_cached(sql).await?;
-    Ok(client.query(&statement, params).await?)
+    Ok(client.query(&statement, &binds.params()).await?)
 }
 
 /// `posts` with their analyses attached, newest analysis first.

@@ -1,6 +1,7 @@
 //! The filter shared by the read queries.
 
 use chrono::{DateTime, Utc};
+use tokio_postgres::types::ToSql;
 
 /// Which posts a query covers; `None` fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,18 +35,89 @@ impl PostQuery {
     }
 }
 
-/// The WHERE clause over `p` (posts) and `a` (the post's latest analysis) for parameters
-/// `$1..$7` in the order of [`filter_params`].
-pub(crate) const FILTER_SQL: &str = "($1::text IS NULL OR p.source = $1)
-     AND ($2::text IS NULL OR a.sentiment_label = $2)
-     AND ($3::text IS NULL OR a.emotion = $3)
-     AND ($4::text IS NULL OR p.content ILIKE $4)
-     AND ($5::text IS NULL OR p.author = $5)
-     AND ($6::timestamptz IS NULL OR p.created_at >= $6)
-     AND ($7::timestamptz IS NULL OR p.created_at < $7)";
+/// Parameter values bound while a statement is written, numbered in the order they are bound.
+///
+/// A statement holds only the conditions its query sets, so each combination of filters is its
+/// own statement and PostgreSQL can reuse one plan for it (`plan_cache_mode=auto`): planning a
+/// read over the partitioned tables costs more than running it. A condition written as
+/// `$1 IS NULL OR p.source = $1` would instead need planning for every value to use an index.
+#[derive(Default)]
+pub(crate) struct Binds {
+    values: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Binds {
+    /// Binds `value`; returns its placeholder (`$n`).
+    pub(crate) fn bind<T: ToSql + Sync + Send + 'static>(&mut self, value: T) -> String {
+        self.values.push(Box::new(value));
+        format!("${}", self.values.len())
+    }
+
+    pub(crate) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values
+            .iter()
+            .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// The conditions of `query` over `p` (posts) and `a` (the post's latest analysis, see
+/// [`FROM_SQL`]), joined by AND, with their values bound; `TRUE` when it sets none.
+pub(crate) fn filter_sql(query: &PostQuery, binds: &mut Binds) -> String {
+    let mut conditions = Vec::new();
+    if let Some(source) = &query.source {
+        conditions.push(format!("p.source = {}", binds.bind(source.clone())));
+    }
+    if let Some(sentiment) = &query.sentiment {
+        conditions.push(format!(
+            "a.sentiment_label = {}",
+            binds.bind(sentiment.clone())
+        ));
+    }
+    if let Some(emotion) = &query.emotion {
+        conditions.push(format!("a.emotion = {}", binds.bind(emotion.clone())));
+    }
+    if let Some(pattern) = query.search_pattern() {
+        conditions.push(format!("p.content ILIKE {}", binds.bind(pattern)));
+    }
+    if let Some(author) = &query.author {
+        conditions.push(format!("p.author = {}", binds.bind(author.clone())));
+    }
+    if let Some(from) = query.from {
+        conditions.push(format!("p.created_at >= {}", binds.bind(from)));
+    }
+    if let Some(to) = query.to {
+        conditions.push(format!("p.created_at < {}", binds.bind(to)));
+    }
+    joined(conditions)
+}
+
+/// The conditions of `query` a rollup row can answer (source, sentiment, emotion), with their
+/// values bound; `TRUE` when it sets none.
+pub(crate) fn rollup_filter_sql(query: &PostQuery, binds: &mut Binds) -> String {
+    let mut conditions = Vec::new();
+    if let Some(source) = &query.source {
+        conditions.push(format!("source = {}", binds.bind(source.clone())));
+    }
+    if let Some(sentiment) = &query.sentiment {
+        conditions.push(format!("sentiment = {}", binds.bind(sentiment.clone())));
+    }
+    if let Some(emotion) = &query.emotion {
+        conditions.push(format!("emotion = {}", binds.bind(emotion.clone())));
+    }
+    joined(conditions)
+}
+
+fn joined(conditions: Vec<String>) -> String {
+    if conditions.is_empty() {
+        "TRUE".to_owned()
+    } else {
+        conditions.join(" AND ")
+    }
+}
 
 /// Each post joined with its most recent analysis (ties of `analyzed_at` go to the later
-/// insert); the FROM clause [`FILTER_SQL`] expects. The analysis shares the post's day of
+/// insert); the FROM clause [`filter_sql`] expects. The analysis shares the post's day of
 /// arrival, which lets PostgreSQL look in that one partition.
 pub(crate) const FROM_SQL: &str = "social_media_posts p
      JOIN LATERAL (
@@ -55,56 +127,6 @@ pub(crate) const FROM_SQL: &str = "social_media_posts p
          ORDER BY s.analyzed_at DESC, s.id DESC
          LIMIT 1
      ) a ON TRUE";
-
-/// Owned parameter values for [`FILTER_SQL`].
-pub(crate) struct FilterParams {
-    source: Option<String>,
-    sentiment: Option<String>,
-    emotion: Option<String>,
-    search: Option<String>,
-    author: Option<String>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-}
-
-impl FilterParams {
-    pub(crate) fn new(query: &PostQuery) -> Self {
-        Self {
-            source: query.source.clone(),
-            sentiment: query.sentiment.clone(),
-            emotion: query.emotion.clone(),
-            search: query.search_pattern(),
-            author: query.author.clone(),
-            from: query.from,
-            to: query.to,
-        }
-    }
-
-    /// The values in the order of [`FILTER_SQL`]'s parameters, owned.
-    pub(crate) fn into_values(self) -> [Box<dyn tokio_postgres::types::ToSql + Sync + Send>; 7] {
-        [
-            Box::new(self.source),
-            Box::new(self.sentiment),
-            Box::new(self.emotion),
-            Box::new(self.search),
-            Box::new(self.author),
-            Box::new(self.from),
-            Box::new(self.to),
-        ]
-    }
-
-    pub(crate) fn as_params(&self) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
-        vec![
-            &self.source,
-            &self.sentiment,
-            &self.emotion,
-            &self.search,
-            &self.author,
-            &self.from,
-            &self.to,
-        ]
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -117,5 +139,29 @@ mod tests {
             ..PostQuery::default()
         };
         assert_eq!(query.search_pattern().as_deref(), Some(r"%50\%\_off\\%"));
+    }
+
+    #[test]
+    fn a_filter_holds_only_the_conditions_set() {
+        let mut binds = Binds::default();
+        assert_eq!(filter_sql(&PostQuery::default(), &mut binds), "TRUE");
+        assert!(binds.params().is_empty());
+
+        let query = PostQuery {
+            source: Some("twitter".into()),
+            search: Some("battery".into()),
+            ..PostQuery::default()
+        };
+        let mut binds = Binds::default();
+        binds.bind(1_i64);
+        assert_eq!(
+            filter_sql(&query, &mut binds),
+            "p.source = $2 AND p.content ILIKE $3"
+        );
+        assert_eq!(binds.params().len(), 3);
+        assert_eq!(
+            rollup_filter_sql(&query, &mut Binds::default()),
+            "source = $1"
+        );
     }
 }

@@ -11,7 +11,7 @@ use tokio_postgres::{Row, types::ToSql};
 
 use crate::{
     PostQuery, StoreError,
-    query::{FILTER_SQL, FROM_SQL, FilterParams},
+    query::{Binds, FROM_SQL, filter_sql, rollup_filter_sql},
     rollups::{Plan, Segment, Tier},
 };
 
@@ -22,7 +22,7 @@ type Client = crate::pool::Client;
 /// parts a range needs.
 #[derive(Default)]
 struct Statement {
-    values: Vec<Box<dyn ToSql + Sync + Send>>,
+    binds: Binds,
     /// Whether the statement reads the posts (not only rollups).
     reads_posts: bool,
 }
@@ -30,35 +30,22 @@ struct Statement {
 impl Statement {
     /// Binds `value`; returns its placeholder (`$n`).
     fn bind<T: ToSql + Sync + Send + 'static>(&mut self, value: T) -> String {
-        self.values.push(Box::new(value));
-        format!("${}", self.values.len())
-    }
-
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.values
-            .iter()
-            .map(|v| v.as_ref() as &(dyn ToSql + Sync))
-            .collect()
+        self.binds.bind(value)
     }
 
     /// Runs `sql` with the bound values. A statement over the rollups alone is prepared once
-    /// per connection (its shapes are few: which segments a range uses), which spares the
-    /// parsing and planning of every dashboard refresh. One that reads the posts is planned for
-    /// its values each time, as a text search must be (see `posts::select_page`).
+    /// per connection (its shapes are few: which segments a range uses and which filters are
+    /// set), and PostgreSQL soon reuses one plan for it, which spares the parsing and planning
+    /// of every dashboard refresh. One that reads the posts is planned for its values each
+    /// time, as a text search must be (see `posts::select`).
     async fn query(&self, client: &Client, sql: &str) -> Result<Vec<Row>, StoreError> {
         if self.reads_posts {
-            return Ok(client.query(sql, &self.params()).await?);
+            return Ok(client.query(sql, &self.binds.params()).await?);
         }
         let prepared = client.prepare_cached(sql).await?;
-        Ok(client.query(&prepared, &self.params()).await?)
+        Ok(client.query(&prepared, &self.binds.params()).await?)
     }
 }
-
-/// The filters a rollup row can answer; `$1..$3` are source, sentiment and emotion in both of
-/// [`counted`]'s ways of binding.
-const ROLLUP_FILTER_SQL: &str = "($1::text IS NULL OR source = $1)
-      AND ($2::text IS NULL OR sentiment = $2)
-      AND ($3::text IS NULL OR emotion = $3)";
 
 /// `column` inside one of `segments`, the bounds bound to `statement`; `None` when no segment
 /// holds anything.
@@ -91,8 +78,8 @@ fn in_segments(column: &str, segments: [Segment; 2], statement: &mut Statement) 
 ///
 /// Only the tables the plan uses appear: a statement over the partitioned posts costs
 /// milliseconds to plan (every partition is considered), one over a rollup microseconds. When
-/// posts are read, the seven values of [`FILTER_SQL`] are bound first; otherwise only the
-/// three the rollups keep.
+/// posts are read, the filter's values are bound first, then the rollups' (source, sentiment
+/// and emotion, those the query sets).
 fn counted(query: &PostQuery, finest: Tier, coarsest: Tier) -> (Statement, String) {
     let plan = if query.fits_rollups() {
         Plan::new(query.from, query.to, finest, coarsest)
@@ -105,40 +92,40 @@ fn counted(query: &PostQuery, finest: Tier, coarsest: Tier) -> (Statement, Strin
     let reads_posts = plan.tier(Tier::Rows).iter().any(|s| !s.is_empty());
     statement.reads_posts = reads_posts;
     if reads_posts {
-        for value in FilterParams::new(query).into_values() {
-            statement.values.push(value);
-        }
+        let filter = filter_sql(query, &mut statement.binds);
         if let Some(range) = in_segments("p.created_at", plan.tier(Tier::Rows), statement) {
             branches.push(format!(
                 "SELECT p.created_at AS at, p.source, a.sentiment_label AS sentiment,
                         coalesce(a.emotion, '') AS emotion, 1::bigint AS posts,
                         a.confidence_score::float8 AS confidence_sum
-                 FROM {FROM_SQL} WHERE {FILTER_SQL} AND {range}"
+                 FROM {FROM_SQL} WHERE {filter} AND {range}"
             ));
         }
-    } else {
-        statement.bind(query.source.clone());
-        statement.bind(query.sentiment.clone());
-        statement.bind(query.emotion.clone());
     }
+    // Bound once, by the first rollup that counts part of the range: a value bound and not
+    // used would leave its parameter without a type.
+    let mut rollup_filter: Option<String> = None;
     for (tier, table, column) in [
         (Tier::Minutes, "sentiment_minutes", "minute"),
         (Tier::Hours, "sentiment_hours", "hour"),
         (Tier::Days, "sentiment_days", "day"),
     ] {
         if let Some(range) = in_segments(column, plan.tier(tier), statement) {
+            let rollup_filter =
+                rollup_filter.get_or_insert_with(|| rollup_filter_sql(query, &mut statement.binds));
             branches.push(format!(
                 "SELECT {column} AS at, source, sentiment, emotion, posts, confidence_sum FROM {table}
-                 WHERE {ROLLUP_FILTER_SQL} AND {range}"
+                 WHERE {rollup_filter} AND {range}"
             ));
         }
     }
     if branches.is_empty() {
-        // An empty range: the right columns, no rows (and the filter parameters still used).
-        branches.push(format!(
+        // An empty range: the right columns, no rows.
+        branches.push(
             "SELECT minute AS at, source, sentiment, emotion, posts, confidence_sum
-             FROM sentiment_minutes WHERE {ROLLUP_FILTER_SQL} AND FALSE"
-        ));
+             FROM sentiment_minutes WHERE FALSE"
+                .to_owned(),
+        );
     }
     let sql = format!("counted AS ({})", branches.join(" UNION ALL "));
     (owned, sql)

@@ -267,6 +267,58 @@ async fn reads_past_the_statement_timeout_are_cancelled_and_say_so() {
 }
 
 #[tokio::test]
+async fn reads_reuse_one_plan_and_searches_are_planned_for_their_term() {
+    let db = Db::new("store").await;
+    seed(&db).await;
+    let timeout = std::time::Duration::ZERO;
+    let reads = pulse_store::connect_read_pool(&db.database.url, 1, timeout).expect("read pool");
+    let client = reads.get().await.expect("connect");
+    let newest = PostQuery::default();
+    let first = posts::page(&client, &newest, 2, 0).await.expect("page");
+    for _ in 0..7 {
+        assert_eq!(
+            posts::page(&client, &newest, 2, 0).await.expect("page"),
+            first
+        );
+    }
+    let (generic, custom): (i64, i64) = {
+        let row = client
+            .query_one(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements
+                 WHERE statement LIKE '%FROM social_media_posts p%LIMIT%OFFSET%'
+                   AND statement NOT LIKE '%pg_prepared_statements%'",
+                &[],
+            )
+            .await
+            .expect("the page statement is prepared");
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(
+        (generic, custom),
+        (8, 0),
+        "one plan, made once, for every page"
+    );
+    let setting = |name: &'static str, pool: pulse_store::Pool| async move {
+        let client = pool.get().await.expect("connect");
+        let row = client
+            .query_one(&format!("SHOW {name}"), &[])
+            .await
+            .expect("show");
+        row.get::<_, String>(0)
+    };
+    drop(client);
+    assert_eq!(setting("jit", reads.clone()).await, "off");
+    let searches =
+        pulse_store::connect_search_pool(&db.database.url, 1, timeout).expect("search pool");
+    assert_eq!(
+        setting("plan_cache_mode", searches).await,
+        "force_custom_plan"
+    );
+    drop(reads);
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn substring_search_is_served_by_the_trigram_index() {
     let db = Db::new("store").await;
     seed(&db).await;

@@ -12,10 +12,15 @@ use pulse_proto::v1::{
     ListAlertsRequest, ListAlertsResponse, ListPostsRequest, ListPostsResponse, WatchEventsRequest,
     WatchEventsResponse, analytics_service_server::AnalyticsService,
 };
-use pulse_store::{Pool, cancel::scope};
+use pulse_store::cancel::scope;
 use tonic::{Request, Response, Status};
 
-use crate::{cache::DistributionCache, feed::Feed, queries::Queries, totals::TotalCache};
+use crate::{
+    cache::DistributionCache,
+    feed::Feed,
+    queries::{Queries, ReadPools},
+    totals::TotalCache,
+};
 
 /// How long one blocking read of the event feed waits before it is asked again.
 const FEED_BLOCK: Duration = Duration::from_secs(1);
@@ -26,9 +31,9 @@ pub struct AnalyticsApi {
 }
 
 impl AnalyticsApi {
-    pub fn new(pool: Pool, feed: Feed, cache: DistributionCache, totals: TotalCache) -> Self {
+    pub fn new(pools: ReadPools, feed: Feed, cache: DistributionCache, totals: TotalCache) -> Self {
         Self {
-            queries: Queries::new(pool, cache, totals),
+            queries: Queries::new(pools, cache, totals),
             feed,
         }
     }

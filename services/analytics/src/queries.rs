@@ -29,17 +29,37 @@ pub const MAX_LIMIT: u32 = 500;
 /// Most buckets one GetAggregate answers.
 pub const MAX_BUCKETS: i64 = 2_000;
 
-/// The read queries, with the pool and the caches they read through.
+/// The read queries, with the pools and the caches they read through.
 pub struct Queries {
-    pool: Pool,
+    pools: ReadPools,
     cache: DistributionCache,
     totals: Arc<TotalCache>,
 }
 
+/// Where reads check connections out: plans reused for every read but text searches, which
+/// are planned for their term on connections of their own (see [`pulse_store::connect_read_pool`]
+/// and [`pulse_store::connect_search_pool`]).
+#[derive(Clone)]
+pub struct ReadPools {
+    pub reads: Pool,
+    pub searches: Pool,
+}
+
+impl ReadPools {
+    /// The pool to read `query` from.
+    pub fn for_query(&self, query: &PostQuery) -> &Pool {
+        if query.search.is_some() {
+            &self.searches
+        } else {
+            &self.reads
+        }
+    }
+}
+
 impl Queries {
-    pub fn new(pool: Pool, cache: DistributionCache, totals: TotalCache) -> Self {
+    pub fn new(pools: ReadPools, cache: DistributionCache, totals: TotalCache) -> Self {
         Self {
-            pool,
+            pools,
             cache,
             totals: Arc::new(totals),
         }
@@ -61,7 +81,7 @@ impl Queries {
             ));
         }
         let total = self.total(&query).await?;
-        let client = self.client().await?;
+        let client = self.client(self.pools.for_query(&query)).await?;
         let fetch = i64::from(limit) + 1;
         let mut posts = match &after {
             Some(key) => pulse_store::posts::page_after(&client, &query, fetch, key).await,
@@ -94,7 +114,7 @@ impl Queries {
         if let Some(hit) = self.cache.get(&query, request.by_source).await {
             return Ok(hit);
         }
-        let answer = distribution(&self.pool, &query, request.by_source).await?;
+        let answer = distribution(self.pools.for_query(&query), &query, request.by_source).await?;
         self.cache.put(&query, request.by_source, &answer).await;
         Ok(answer)
     }
@@ -120,7 +140,7 @@ impl Queries {
                 "the range holds {buckets} buckets, over the limit of {MAX_BUCKETS}; use a wider bucket"
             )));
         }
-        let client = self.client().await?;
+        let client = self.client(self.pools.for_query(&query)).await?;
         let rows = pulse_store::stats::aggregate(&client, &query, from, to, bucket)
             .await
             .map_err(store_status)?;
@@ -151,7 +171,7 @@ impl Queries {
             insights::DEFAULT_DRIVERS,
             insights::MAX_DRIVERS,
         )?;
-        let client = self.client().await?;
+        let client = self.client(&self.pools.reads).await?;
         insights::drivers(&client, &windows, sentiment, limit as usize)
             .await
             .map_err(store_status)
@@ -168,7 +188,7 @@ impl Queries {
             insights::DEFAULT_ENTITIES,
             insights::MAX_ENTITIES,
         )?;
-        let client = self.client().await?;
+        let client = self.client(&self.pools.reads).await?;
         insights::entities(&client, &windows, limit as usize)
             .await
             .map_err(store_status)
@@ -187,7 +207,7 @@ impl Queries {
                     .ok_or_else(|| Status::invalid_argument("since is not a valid time"))
             })
             .transpose()?;
-        let client = self.client().await?;
+        let client = self.client(&self.pools.reads).await?;
         let alerts = pulse_store::alerts::list(&client, i64::from(limit), since)
             .await
             .map_err(store_status)?;
@@ -204,8 +224,11 @@ impl Queries {
             Lookup::Fresh(total) => Ok(total),
             Lookup::Stale { total, recount } => {
                 if recount {
-                    let (pool, totals, query) =
-                        (self.pool.clone(), Arc::clone(&self.totals), query.clone());
+                    let (pool, totals, query) = (
+                        self.pools.for_query(query).clone(),
+                        Arc::clone(&self.totals),
+                        query.clone(),
+                    );
                     tokio::spawn(async move {
                         let counted = async {
                             let client = pool.get().await.map_err(StoreError::from)?;
@@ -239,16 +262,16 @@ impl Queries {
     }
 
     async fn count(&self, query: &PostQuery) -> Result<u64, Status> {
-        let client = self.client().await?;
+        let client = self.client(self.pools.for_query(query)).await?;
         pulse_store::posts::count(&client, query)
             .await
             .map_err(store_status)
     }
 
-    /// A connection whose statement is cancelled if the request is abandoned (see
+    /// A connection of `pool` whose statement is cancelled if the request is abandoned (see
     /// [`pulse_store::cancel`]).
-    async fn client(&self) -> Result<pulse_store::CancelOnDrop, Status> {
-        pulse_store::CancelOnDrop::get(&self.pool)
+    async fn client(&self, pool: &Pool) -> Result<pulse_store::CancelOnDrop, Status> {
+        pulse_store::CancelOnDrop::get(pool)
             .await
             .map_err(store_status)
     }

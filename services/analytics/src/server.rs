@@ -16,7 +16,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     Config, alerts::AlertMonitor, cache::DistributionCache, feed::Feed, grpc::AnalyticsApi,
-    metrics::AnalyticsMetrics, totals::TotalCache,
+    metrics::AnalyticsMetrics, queries::ReadPools, totals::TotalCache,
 };
 use pulse_runtime::admin::Readiness;
 
@@ -88,6 +88,8 @@ struct Pools {
     /// Every read query a caller waits for: the replica's pool, or the primary's when there
     /// is no replica.
     reads: pulse_store::Pool,
+    /// Reads with a text search, on the same server as `reads`: half its connections.
+    searches: pulse_store::Pool,
     /// Whether `reads` is a pool of its own, on DATABASE_READ_URL.
     replica: bool,
 }
@@ -96,6 +98,13 @@ impl Pools {
     fn connect(config: &Config) -> anyhow::Result<Self> {
         let read_pool = |url: &pulse_settings::ConnectionUrl, size: usize| {
             pulse_store::connect_read_pool(url.expose(), size, config.read_statement_timeout)
+        };
+        let search_pool = |url: &pulse_settings::ConnectionUrl| {
+            pulse_store::connect_search_pool(
+                url.expose(),
+                (config.database_pool_size / 2).max(1),
+                config.read_statement_timeout,
+            )
         };
         Ok(match config.read_url() {
             Some(replica) => {
@@ -106,6 +115,7 @@ impl Pools {
                         Config::PRIMARY_POOL_SIZE_WITH_REPLICA.min(config.database_pool_size),
                     )?,
                     reads: read_pool(replica, config.database_pool_size)?,
+                    searches: search_pool(replica)?,
                     replica: true,
                 }
             }
@@ -114,6 +124,7 @@ impl Pools {
                 Self {
                     primary: pool.clone(),
                     reads: pool,
+                    searches: search_pool(&config.database.url)?,
                     replica: false,
                 }
             }
@@ -186,7 +197,10 @@ pub async fn serve(
     let router = pulse_runtime::grpc::server(&registry)?
         .add_service(health_service)
         .add_service(AnalyticsServiceServer::new(AnalyticsApi::new(
-            pools.reads,
+            ReadPools {
+                reads: pools.reads,
+                searches: pools.searches,
+            },
             feed,
             cache,
             TotalCache::new(config.list_total_ttl),
