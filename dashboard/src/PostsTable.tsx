@@ -115,7 +115,9 @@ export function PostsTable({ page, loading = false, error = null, onPage, export
             Previous
           </button>
           <span data-testid="page-info">
-            Page {current} of {pages} · {formatCount(page.total)} posts
+            Page {current} of {pages}
+            {page.totalIsLowerBound ? "+" : ""} · {formatCount(page.total)}
+            {page.totalIsLowerBound ? "+" : ""} posts
           </span>
           <button
             type="button"

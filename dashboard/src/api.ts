@@ -89,6 +89,8 @@ export interface PostFilters {
 export interface PostPage {
   posts: Post[];
   total: number;
+  /** `total` is a lower bound: a text search stops counting past 10,000 matches. */
+  totalIsLowerBound: boolean;
   limit: number;
   offset: number;
 }
@@ -207,7 +209,8 @@ export async function fetchPosts(
     signal,
   );
   const total = typeof body.metadata.total === "number" ? body.metadata.total : body.data.length;
-  return { posts: body.data, total, limit: page.limit, offset };
+  const totalIsLowerBound = body.metadata.total_is_lower_bound === true;
+  return { posts: body.data, total, totalIsLowerBound, limit: page.limit, offset };
 }
 
 export async function fetchDistribution(filters: PostFilters, fetcher: Fetcher = fetch, signal?: AbortSignal) {

@@ -29,6 +29,8 @@ pub const PAGE_SIZE: u32 = 500;
 
 /// Response header: how many posts match the filter (rows beyond the cap included).
 pub const TOTAL_COUNT: &str = "x-total-count";
+/// Sent as `true` when [`TOTAL_COUNT`] is a lower bound (a text search counts up to 10,000).
+pub const TOTAL_COUNT_IS_LOWER_BOUND: &str = "x-total-count-is-lower-bound";
 /// Response header: the most rows this export holds (`EXPORT_MAX_ROWS`, or a lower `limit`).
 pub const ROW_CAP: &str = "x-export-row-cap";
 
@@ -145,7 +147,7 @@ pub async fn export(
         .list_posts(request(String::new(), next_page_size(0, max_rows)))
         .await?
         .into_inner();
-    let total = first.total;
+    let (total, total_is_lower_bound) = (first.total, first.total_is_lower_bound);
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let mut header_line = COLUMNS.join(",");
     header_line.push_str("\r\n");
@@ -195,6 +197,9 @@ pub async fn export(
     let mut response = reply.into_response();
     let headers = response.headers_mut();
     headers.insert(TOTAL_COUNT, HeaderValue::from(total));
+    if total_is_lower_bound {
+        headers.insert(TOTAL_COUNT_IS_LOWER_BOUND, HeaderValue::from_static("true"));
+    }
     headers.insert(ROW_CAP, HeaderValue::from(max_rows));
     Ok(response)
 }

@@ -132,9 +132,10 @@ pub fn document() -> Value {
     ));
     let list_metadata = json!({
         "type": "object",
-        "required": ["total", "limit", "returned", "next_cursor"],
+        "required": ["total", "total_is_lower_bound", "limit", "returned", "next_cursor"],
         "properties": {
             "total": {"type": "integer", "description": "Posts matching the filter (may lag new posts by a moment)"},
+            "total_is_lower_bound": {"type": "boolean", "description": "true when total is a lower bound: a text search stops counting past 10,000 matches"},
             "limit": {"type": "integer"},
             "offset": {"type": "integer", "nullable": true, "description": "null when paging by cursor"},
             "returned": {"type": "integer"},
@@ -294,6 +295,7 @@ pub fn document() -> Value {
         "headers": {
             "Content-Disposition": {"schema": {"type": "string"}},
             "X-Total-Count": {"description": "Posts matching the filter", "schema": {"type": "integer"}},
+            "X-Total-Count-Is-Lower-Bound": {"description": "true when X-Total-Count is a lower bound: a text search stops counting past 10,000 matches", "schema": {"type": "boolean"}},
             "X-Export-Row-Cap": {"description": "Most rows this file holds: EXPORT_MAX_ROWS, or the lower limit asked for", "schema": {"type": "integer"}},
         },
         "content": {"text/csv": {"schema": {"type": "string"}}},

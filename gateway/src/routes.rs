@@ -73,6 +73,7 @@ pub async fn list_posts(clients: Clients, query: Query) -> Response {
                 Value::Array(page.posts.iter().map(views::post).collect()),
                 json!({
                     "total": page.total,
+                    "total_is_lower_bound": page.total_is_lower_bound,
                     "limit": limit,
                     "offset": cursor.is_none().then_some(offset),
                     "returned": returned,

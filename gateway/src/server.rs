@@ -147,6 +147,7 @@ fn cors(policy: &OriginPolicy) -> warp::cors::Builder {
             "content-disposition",
             idempotency::REPLAYED,
             csv_export::TOTAL_COUNT,
+            csv_export::TOTAL_COUNT_IS_LOWER_BOUND,
             csv_export::ROW_CAP,
         ])
         .max_age(600);

@@ -97,10 +97,14 @@ impl Queries {
             .filter(|_| more)
             .map(|last| cursor::encode(&PageKey::of(last)))
             .unwrap_or_default();
+        // A search counts one match past the cap to tell "at least the cap" from "exactly".
+        let cap = pulse_store::posts::SEARCH_COUNT_CAP;
+        let total_is_lower_bound = query.search.is_some() && total > cap;
         Ok(ListPostsResponse {
             posts: posts.into_iter().map(convert::post_to_wire).collect(),
-            total,
+            total: if total_is_lower_bound { cap } else { total },
             next_cursor,
+            total_is_lower_bound,
         })
     }
 
