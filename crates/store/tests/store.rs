@@ -311,8 +311,12 @@ async fn reads_reuse_one_plan_and_searches_are_planned_for_their_term() {
     let searches =
         pulse_store::connect_search_pool(&db.database.url, 1, timeout).expect("search pool");
     assert_eq!(
-        setting("plan_cache_mode", searches).await,
+        setting("plan_cache_mode", searches.clone()).await,
         "force_custom_plan"
+    );
+    assert_eq!(
+        setting("max_parallel_workers_per_gather", searches).await,
+        "0"
     );
     drop(reads);
     db.drop().await;
