@@ -157,3 +157,81 @@ async fn keyset_pages_hold_every_post_once_in_order_across_equal_times() {
     drop(pool);
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_reanalysed_post_is_one_row_with_every_analysis_newest_first() {
+    let db = Db::new("paging").await;
+    let mut client = db.pool.get().await.expect("connect");
+    let stored: Vec<Post> = (0..3)
+        .map(|i| Post {
+            post_id: format!("p{i}"),
+            source: "s".into(),
+            author: "a".into(),
+            content: format!("post {i}"),
+            created_at: noon() + Duration::seconds(i),
+        })
+        .collect();
+    let analysis = |post: &str, label: &str, minutes: i64| Analysis {
+        post_id: post.into(),
+        model_name: format!("model-{minutes}"),
+        sentiment_label: label.into(),
+        confidence_score: 0.5,
+        emotion: None,
+        emotion_score: None,
+        emotion_model: None,
+        analyzed_at: noon() + Duration::minutes(minutes),
+    };
+    let first: Vec<Analysis> = stored
+        .iter()
+        .map(|p| analysis(&p.post_id, "neutral", 1))
+        .collect();
+    posts::insert_analysed(&mut client, &stored, &first)
+        .await
+        .expect("insert");
+    // p1 is analysed again, later, as negative.
+    posts::insert_analysed(&mut client, &stored[1..2], &[analysis("p1", "negative", 2)])
+        .await
+        .expect("re-analyse");
+
+    let page = posts::page(&client, &PostQuery::default(), 2, 0)
+        .await
+        .expect("page");
+    let summary: Vec<(&str, Vec<&str>)> = page
+        .iter()
+        .map(|p| {
+            let models = p.analyses.iter().map(|a| a.model_name.as_str()).collect();
+            (p.post.post_id.as_str(), models)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("p2", vec!["model-1"]), ("p1", vec!["model-2", "model-1"])],
+        "two posts, the re-analysed one once, its newest analysis first"
+    );
+    // A sentiment filter reads the latest analysis only.
+    let negative = PostQuery {
+        sentiment: Some("negative".into()),
+        ..PostQuery::default()
+    };
+    let after = PageKey::of(&page[0]);
+    let ids: Vec<String> = posts::page_after(&client, &negative, 10, &after)
+        .await
+        .expect("filtered page")
+        .into_iter()
+        .map(|p| p.post.post_id)
+        .collect();
+    assert_eq!(ids, ["p1"]);
+    let neutral = PostQuery {
+        sentiment: Some("neutral".into()),
+        ..PostQuery::default()
+    };
+    let ids: Vec<String> = posts::page(&client, &neutral, 10, 0)
+        .await
+        .expect("filtered page")
+        .into_iter()
+        .map(|p| p.post.post_id)
+        .collect();
+    assert_eq!(ids, ["p2", "p0"], "p1's latest analysis is negative");
+    drop(client);
+    db.drop().await;
+}
