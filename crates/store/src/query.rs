@@ -38,9 +38,9 @@ impl PostQuery {
 /// Parameter values bound while a statement is written, numbered in the order they are bound.
 ///
 /// A statement holds only the conditions its query sets, so each combination of filters is its
-/// own statement and PostgreSQL can reuse one plan for it (`plan_cache_mode=auto`): planning a
-/// read over the partitioned tables costs more than running it. A condition written as
-/// `$1 IS NULL OR p.source = $1` would instead need planning for every value to use an index.
+/// own statement and one plan serves every value of it (see [`crate::connect_read_pool`]):
+/// planning a read over the partitioned tables costs more than running it. A condition written
+/// as `$1 IS NULL OR p.source = $1` would instead need planning for every value to use an index.
 #[derive(Default)]
 pub(crate) struct Binds {
     values: Vec<Box<dyn ToSql + Sync + Send>>,
@@ -117,8 +117,9 @@ fn joined(conditions: Vec<String>) -> String {
 }
 
 /// Each post joined with its most recent analysis (ties of `analyzed_at` go to the later
-/// insert); the FROM clause [`filter_sql`] expects. The analysis shares the post's day of
-/// arrival, which lets PostgreSQL look in that one partition.
+/// insert); the FROM clause [`filter_sql`] expects when it filters by the analysis. The
+/// analysis shares the post's time of arrival, which lets PostgreSQL look in that one
+/// partition.
 pub(crate) const FROM_SQL: &str = "social_media_posts p
      JOIN LATERAL (
          SELECT s.sentiment_label, s.confidence_score, s.emotion
