@@ -2,7 +2,8 @@
 # The read paths at scale (docs/benchmarks.md, "Reads at scale"): for each size in SIZES, a fresh
 # database filled by `pulse-bench load` (synthetic analysed posts over 30 days), the platform
 # started on it (scripts/up.sh; generator off, rate limit off, the distribution cache off so
-# every request reaches PostgreSQL), then `wrk -t2 -c64` on every read the dashboard makes.
+# every request reaches PostgreSQL), then `wrk -t2 -c64` on every read the dashboard makes,
+# each after 3 s of the same load to warm it up.
 # Output goes to the terminal and to .run/bench/reads.txt.
 #
 #   SIZES         posts per run, space-separated (default "100000 10000000")
@@ -38,8 +39,9 @@ cargo build --release --locked --bins
 bench="$root/target/release/pulse-bench"
 trap 'scripts/down.sh >/dev/null 2>&1 || true' EXIT
 
-measure() { # name, path
+measure() { # name, path; 3 s of warm-up (connections, prepared statements, caches) first
   echo "### $1: $2"
+  wrk -t2 -c64 -d3s "$gateway$2" >/dev/null
   wrk -t2 -c64 -d"${wrk_seconds}s" --latency "$gateway$2" |
     grep -E 'Requests/sec|Latency  |50%|99%|Non-2xx|Socket errors' | sed 's/^/    /'
 }

@@ -44,8 +44,9 @@ pub struct Config {
     )]
     pub read_statement_timeout: Duration,
 
-    /// Most connections of the read pool. With DATABASE_READ_URL set, the pool on DATABASE_URL
-    /// keeps at most [`Config::PRIMARY_POOL_SIZE_WITH_REPLICA`] of them.
+    /// Most connections of the read pool; text searches have half as many (at least one) of
+    /// their own. With DATABASE_READ_URL set, the pool on DATABASE_URL keeps at most
+    /// [`Config::PRIMARY_POOL_SIZE_WITH_REPLICA`] of them.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 8)]
     pub database_pool_size: usize,
 
