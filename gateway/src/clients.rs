@@ -41,11 +41,11 @@ impl Clients {
         let analytics = channel(&config.analytics_url, timeout)?;
         // Inference is the service scaled out: its calls are spread over every pod.
         let inference = balanced_channel::connect_lazy(
-            &config.inference_url,
+            &config.inference.url,
             ChannelOptions {
                 connect_timeout: Duration::from_secs(2),
                 timeout: Some(timeout),
-                resolve_every: config.inference_resolve,
+                resolve_every: config.inference.resolve,
             },
         )?;
         let ingester = channel(&config.ingester_url, timeout)?;

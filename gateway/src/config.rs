@@ -21,21 +21,8 @@ pub struct Config {
     #[arg(long, env = "ANALYTICS_URL", default_value = "http://127.0.0.1:50052")]
     pub analytics_url: String,
 
-    /// gRPC address of the inference service; several comma-separated, and every address a
-    /// name resolves to, share the calls (in Kubernetes the headless Service `inference-pods`).
-    #[arg(long, env = "INFERENCE_URL", default_value = "http://127.0.0.1:50051")]
-    pub inference_url: String,
-
-    /// Seconds between resolutions of INFERENCE_URL's host names, following inference pods
-    /// as they come and go.
-    #[arg(
-        long = "inference-resolve-secs",
-        env = "INFERENCE_RESOLVE_SECS",
-        value_name = "INFERENCE_RESOLVE_SECS",
-        default_value = "30",
-        value_parser = pulse_settings::duration::secs,
-    )]
-    pub inference_resolve: Duration,
+    #[command(flatten)]
+    pub inference: pulse_settings::InferenceSettings,
 
     /// gRPC address of the ingester.
     #[arg(long, env = "INGESTER_URL", default_value = "http://127.0.0.1:50053")]

@@ -321,7 +321,7 @@ impl Platform {
             worker.redis.url = ConnectionUrl::new(service_redis_url.clone());
             worker.database.url = ConnectionUrl::new(worker_database_url.clone());
             worker.database_pool_size = 2;
-            worker.inference_url.clone_from(&worker_inference_url);
+            worker.inference.url.clone_from(&worker_inference_url);
             worker.redis.prefix.clone_from(&stream_prefix);
             worker.consumer_name = Some(format!("test-worker-{n}"));
             worker.batch_size = options.batch_size;
@@ -390,7 +390,7 @@ impl Platform {
         gateway.addr = gateway_addr;
         gateway.admin.addr = Some(loopback_any());
         gateway.analytics_url = format!("http://{analytics_addr}");
-        gateway.inference_url = format!("http://{inference_addr}");
+        gateway.inference.url = format!("http://{inference_addr}");
         gateway.ingester_url = format!("http://{ingester_addr}");
         gateway.dashboard_dir = workspace_root().join("dashboard/dist");
         gateway.redis.url = ConnectionUrl::new(redis_url());

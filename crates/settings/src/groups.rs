@@ -1,7 +1,10 @@
 //! The setting groups that several binaries share, each with one flag name, one environment
 //! variable and one default.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    time::Duration,
+};
 
 use crate::ConnectionUrl;
 
@@ -42,6 +45,34 @@ pub struct RedisSettings {
         default_value = "pulse"
     )]
     pub prefix: String,
+}
+
+/// Where the inference service is, for its clients (the worker, and the gateway's analyse
+/// route): calls are balanced over every address (`pulse_runtime::balanced_channel`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct InferenceSettings {
+    /// gRPC address of the inference service; several comma-separated, and every address a
+    /// name resolves to, share the calls (in Kubernetes the headless Service `inference-pods`).
+    #[arg(
+        id = "inference_url",
+        value_name = "INFERENCE_URL",
+        long = "inference-url",
+        env = "INFERENCE_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub url: String,
+
+    /// Seconds between resolutions of INFERENCE_URL's host names, following inference pods
+    /// as they come and go.
+    #[arg(
+        id = "inference_resolve",
+        value_name = "INFERENCE_RESOLVE_SECS",
+        long = "inference-resolve-secs",
+        env = "INFERENCE_RESOLVE_SECS",
+        default_value = "30",
+        value_parser = crate::duration::secs,
+    )]
+    pub resolve: Duration,
 }
 
 /// How long stored data is kept, and how far ahead its week partitions are created. Read by the

@@ -33,5 +33,7 @@ pub mod duration;
 mod groups;
 mod url;
 
-pub use groups::{AdminSettings, DatabaseSettings, RedisSettings, RetentionSettings};
+pub use groups::{
+    AdminSettings, DatabaseSettings, InferenceSettings, RedisSettings, RetentionSettings,
+};
 pub use url::ConnectionUrl;

@@ -69,21 +69,8 @@ pub struct Config {
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 4)]
     pub database_pool_size: usize,
 
-    /// gRPC address of the inference service; several comma-separated, and every address a
-    /// name resolves to, share the calls (in Kubernetes the headless Service `inference-pods`).
-    #[arg(long, env = "INFERENCE_URL", default_value = "http://127.0.0.1:50051")]
-    pub inference_url: String,
-
-    /// Seconds between resolutions of INFERENCE_URL's host names, following inference pods
-    /// as they come and go.
-    #[arg(
-        long = "inference-resolve-secs",
-        env = "INFERENCE_RESOLVE_SECS",
-        value_name = "INFERENCE_RESOLVE_SECS",
-        default_value = "30",
-        value_parser = pulse_settings::duration::secs,
-    )]
-    pub inference_resolve: Duration,
+    #[command(flatten)]
+    pub inference: pulse_settings::InferenceSettings,
 
     /// Name of this consumer in the group; unique per instance (defaults to host-pid, and in
     /// Kubernetes HOSTNAME is the pod name).

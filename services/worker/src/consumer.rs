@@ -89,11 +89,11 @@ pub async fn processor(config: &Config, metrics: WorkerMetrics) -> anyhow::Resul
     let blocking = connect_blocking(config.redis.url.expose(), config.block).await?;
     let consumer = GroupConsumer::new(conn.clone(), blocking, keys.clone(), config.consumer_name());
     let channel = balanced_channel::connect_lazy(
-        &config.inference_url,
+        &config.inference.url,
         ChannelOptions {
             connect_timeout: Duration::from_secs(2),
             timeout: None,
-            resolve_every: config.inference_resolve,
+            resolve_every: config.inference.resolve,
         },
     )?;
     let inference = InferenceServiceClient::new(TracedChannel::new(channel));

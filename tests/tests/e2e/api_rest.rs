@@ -1037,7 +1037,7 @@ async fn rate_limits_and_unhealthy_dependencies() -> anyhow::Result<()> {
     config.admin.addr = Some("127.0.0.1:0".parse()?);
     // Port 9 (discard) is closed on loopback: every upstream is unreachable.
     config.analytics_url = "http://127.0.0.1:9".into();
-    config.inference_url = "http://127.0.0.1:9".into();
+    config.inference.url = "http://127.0.0.1:9".into();
     config.ingester_url = "http://127.0.0.1:9".into();
     config.upstream_timeout = Duration::from_secs(1);
     config.redis.url = pulse_settings::ConnectionUrl::new(pulse_testkit::redis_url());

@@ -282,7 +282,7 @@ async fn lone_gateway(
     config.addr = addr;
     config.admin.addr = Some("127.0.0.1:0".parse()?);
     config.analytics_url = format!("http://{silent_addr}");
-    config.inference_url = "http://127.0.0.1:9".into();
+    config.inference.url = "http://127.0.0.1:9".into();
     config.ingester_url = "http://127.0.0.1:9".into();
     config.upstream_timeout = Duration::from_secs(4);
     config.redis.url = pulse_settings::ConnectionUrl::new(pulse_testkit::redis_url());
