@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use pulse_proto::v1::{ListPostsRequest, analytics_service_client::AnalyticsServiceClient};
-use pulse_settings::ConnectionUrl;
 use pulse_testkit::TestDatabase;
+
+mod support;
+use support::Served;
 
 /// Backends of the service (application name `pulse`) running a statement in `database`.
 async fn busy(observer: &pulse_store::leader::Client, database: &str) -> anyhow::Result<i64> {
@@ -31,29 +32,11 @@ async fn an_abandoned_list_posts_is_cancelled_in_postgres() -> anyhow::Result<()
     drop(pool);
 
     let prefix = pulse_testkit::unique_name("abandon");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let mut config = pulse_analytics::Config::parse_from(["pulse-analytics"]);
-    config.addr = addr;
-    config.admin.addr = Some("127.0.0.1:0".parse()?);
-    config.database.url = ConnectionUrl::new(database.url.clone());
-    config.redis.url = ConnectionUrl::new(pulse_testkit::redis_url());
-    config.redis.prefix.clone_from(&prefix);
-    config.alert_interval = Duration::ZERO;
+    let mut config = support::config(&database.url, &prefix);
     config.list_total_ttl = Duration::ZERO;
     config.read_statement_timeout = Duration::from_secs(20);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        pulse_analytics::serve(&config, listener, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-    let mut analytics = AnalyticsServiceClient::new(
-        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-            .connect()
-            .await?,
-    );
+    let served = Served::start(config).await?;
+    let mut analytics = AnalyticsServiceClient::new(served.channel().await?);
 
     // A transaction holding the posts table makes every read wait for as long as it lasts; an
     // observer outside it (a transaction sees one snapshot of pg_stat_activity) watches. Both
@@ -97,8 +80,7 @@ async fn an_abandoned_list_posts_is_cancelled_in_postgres() -> anyhow::Result<()
         .into_inner();
     assert_eq!(page.total, 0);
 
-    let _ = stop.send(());
-    server.await??;
+    served.stop().await?;
     drop((locker, session));
     database.drop_now().await?;
     pulse_testkit::delete_redis_keys(&prefix).await

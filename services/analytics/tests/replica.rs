@@ -8,7 +8,6 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use clap::Parser;
 use pulse_domain::{Analysis, Post};
 use pulse_proto::v1::{
     GetDistributionRequest, ListAlertsRequest, ListPostsRequest,
@@ -17,6 +16,9 @@ use pulse_proto::v1::{
 use pulse_settings::ConnectionUrl;
 use pulse_testkit::TestDatabase;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client};
+
+mod support;
+use support::Served;
 
 async fn migrated(tag: &str) -> anyhow::Result<(TestDatabase, pulse_store::Pool)> {
     let database = TestDatabase::create(tag).await?;
@@ -80,28 +82,13 @@ async fn reads_answer_from_the_replica_and_alerts_are_written_to_the_primary() -
     seed(&primary_pool, "primary", "negative", 8).await?;
 
     let prefix = pulse_testkit::unique_name("replica");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let mut config = pulse_analytics::Config::parse_from(["pulse-analytics"]);
-    config.addr = addr;
-    config.admin.addr = Some("127.0.0.1:0".parse()?);
-    config.database.url = ConnectionUrl::new(primary.url.clone());
+    let mut config = support::config(&primary.url, &prefix);
     config.database_read_url = Some(ConnectionUrl::new(replica.url.clone()));
-    config.redis.url = ConnectionUrl::new(pulse_testkit::redis_url());
-    config.redis.prefix.clone_from(&prefix);
     config.alert_interval = Duration::from_secs(1);
     config.alert_min_posts = 3;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        pulse_analytics::serve(&config, listener, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let served = Served::start(config).await?;
 
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .connect()
-        .await?;
+    let channel = served.channel().await?;
     let mut analytics = AnalyticsServiceClient::new(channel.clone());
     let mut health = health_client::HealthClient::new(channel);
 
@@ -174,8 +161,7 @@ async fn reads_answer_from_the_replica_and_alerts_are_written_to_the_primary() -
     )
     .await?;
 
-    let _ = stop.send(());
-    server.await??;
+    served.stop().await?;
     drop(primary_pool);
     primary.drop_now().await?;
     pulse_testkit::delete_redis_keys(&prefix).await

@@ -4,13 +4,14 @@
 //! `love` (one opener in five) a fifth.
 
 use chrono::Utc;
-use clap::Parser;
 use pulse_proto::v1::{
     ListPostsRequest, PostFilter, analytics_service_client::AnalyticsServiceClient,
 };
-use pulse_settings::ConnectionUrl;
 use pulse_store::posts::SEARCH_COUNT_CAP;
 use pulse_testkit::TestDatabase;
+
+mod support;
+use support::Served;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_total_is_a_lower_bound_past_the_cap() -> anyhow::Result<()> {
@@ -28,27 +29,9 @@ async fn a_search_total_is_a_lower_bound_past_the_cap() -> anyhow::Result<()> {
     pulse_store::synthetic::load(&mut client, spec, "cap", |_| {}).await?;
     drop(client);
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let mut config = pulse_analytics::Config::parse_from(["pulse-analytics"]);
-    config.addr = addr;
-    config.admin.addr = Some("127.0.0.1:0".parse()?);
-    config.database.url = ConnectionUrl::new(database.url.clone());
-    config.redis.url = ConnectionUrl::new(pulse_testkit::redis_url());
     let prefix = pulse_testkit::unique_name("search-total");
-    config.redis.prefix.clone_from(&prefix);
-    config.alert_interval = std::time::Duration::ZERO;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        pulse_analytics::serve(&config, listener, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .connect()
-        .await?;
-    let mut analytics = AnalyticsServiceClient::new(channel);
+    let served = Served::start(support::config(&database.url, &prefix)).await?;
+    let mut analytics = AnalyticsServiceClient::new(served.channel().await?);
     let mut total = async |search: Option<&str>| -> anyhow::Result<(u64, bool)> {
         let page = analytics
             .list_posts(ListPostsRequest {
@@ -69,8 +52,7 @@ async fn a_search_total_is_a_lower_bound_past_the_cap() -> anyhow::Result<()> {
     assert_eq!(total(Some("love")).await?, (posts / 5, false));
     assert_eq!(total(None).await?, (posts, false), "counted by the rollups");
 
-    let _ = stop.send(());
-    server.await??;
+    served.stop().await?;
     drop(pool);
     database.drop_now().await?;
     pulse_testkit::delete_redis_keys(&prefix).await
