@@ -13,9 +13,9 @@ use std::{
 
 use chrono::Utc;
 use pulse_e2e::{Options, Platform};
-use pulse_proto::v1::{Post, PublishRequest, ingest_service_client::IngestServiceClient};
-use rand::{SeedableRng, rngs::StdRng};
-use tonic::transport::Channel;
+use pulse_proto::v1::PublishRequest;
+
+use crate::workload::{ids, posts, publish_all};
 
 /// Timeouts shaped for tests: short enough that reclaim and recovery happen within seconds,
 /// with `CLAIM_IDLE` > `BATCH_TIMEOUT` > `INFERENCE_TIMEOUT` as production requires, and wide
@@ -27,49 +27,6 @@ fn fault_tuning(worker: &mut pulse_worker::Config) {
     worker.claim_interval = Duration::from_millis(1_000);
     worker.retry_max = Duration::from_millis(2_000);
     worker.shutdown_grace = Duration::from_secs(5);
-}
-
-/// Posts with generated, realistic texts and ids `<prefix>-<n>`.
-fn posts(prefix: &str, range: std::ops::Range<usize>) -> Vec<Post> {
-    let mut rng = StdRng::seed_from_u64(range.start as u64);
-    range
-        .map(|i| {
-            let (post, _) = pulse_ingester::generator::generate(&mut rng);
-            Post {
-                post_id: format!("{prefix}-{i}"),
-                source: post.source,
-                author: post.author,
-                content: post.content,
-                created_at: Some(pulse_domain::datetime_to_timestamp(Utc::now())),
-            }
-        })
-        .collect()
-}
-
-/// Publishes `posts` in calls of 500; every post must be accepted.
-async fn publish_all(
-    client: &mut IngestServiceClient<Channel>,
-    posts: Vec<Post>,
-) -> anyhow::Result<()> {
-    for chunk in posts.chunks(500) {
-        let response = client
-            .publish(PublishRequest {
-                posts: chunk.to_vec(),
-            })
-            .await?
-            .into_inner();
-        anyhow::ensure!(
-            response.accepted_count as usize == chunk.len(),
-            "only {} of {} accepted",
-            response.accepted_count,
-            chunk.len()
-        );
-    }
-    Ok(())
-}
-
-fn ids(prefix: &str, range: std::ops::Range<usize>) -> HashSet<String> {
-    range.map(|i| format!("{prefix}-{i}")).collect()
 }
 
 /// Waits until the database holds `expected` posts and analyses and the group has nothing

@@ -28,3 +28,4 @@ mod observability;
 mod process_faults;
 mod replay;
 mod security;
+mod workload;

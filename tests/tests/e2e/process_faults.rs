@@ -20,13 +20,12 @@ use std::{
 };
 
 use anyhow::Context;
-use chrono::Utc;
 use futures::StreamExt;
 use pulse_e2e::{
     FaultProxy, feed, migrated_database,
     processes::{Deployment, PostgresServer, RedisServer, Scratch, Service},
 };
-use pulse_proto::v1::{Post, PublishRequest, ingest_service_client::IngestServiceClient};
+use pulse_proto::v1::{PublishRequest, ingest_service_client::IngestServiceClient};
 use pulse_store::{posts::Census, query::PostQuery, rollups::Drift};
 use pulse_stream::{EventFeed, RedisKeys, events::Event};
 use pulse_testkit::{delete_redis_keys, redis_url, unique_name};
@@ -34,56 +33,15 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::Value;
 use tonic::transport::Channel;
 
+use crate::workload::{ids, posts, publish_all};
+
 /// Entries read and analysed together by each worker in these tests.
 const BATCH_SIZE: usize = 20;
 /// `WORKER_CONCURRENCY`'s default: batches in flight per worker.
 const CONCURRENCY: usize = 2;
 
-/// Posts with generated, realistic texts and ids `<prefix>-<n>`.
-fn posts(prefix: &str, range: std::ops::Range<usize>) -> Vec<Post> {
-    let mut rng = StdRng::seed_from_u64(range.start as u64);
-    range
-        .map(|i| {
-            let (post, _) = pulse_ingester::generator::generate(&mut rng);
-            Post {
-                post_id: format!("{prefix}-{i}"),
-                source: post.source,
-                author: post.author,
-                content: post.content,
-                created_at: Some(pulse_domain::datetime_to_timestamp(Utc::now())),
-            }
-        })
-        .collect()
-}
-
-fn ids(prefix: &str, range: std::ops::Range<usize>) -> HashSet<String> {
-    range.map(|i| format!("{prefix}-{i}")).collect()
-}
-
 async fn ingest_client(ingester: &Service) -> anyhow::Result<IngestServiceClient<Channel>> {
     Ok(IngestServiceClient::connect(ingester.url()?).await?)
-}
-
-/// Publishes `posts` in calls of 500; every post must be accepted.
-async fn publish_all(
-    client: &mut IngestServiceClient<Channel>,
-    posts: Vec<Post>,
-) -> anyhow::Result<()> {
-    for chunk in posts.chunks(500) {
-        let response = client
-            .publish(PublishRequest {
-                posts: chunk.to_vec(),
-            })
-            .await?
-            .into_inner();
-        anyhow::ensure!(
-            response.accepted_count as usize == chunk.len(),
-            "only {} of {} accepted",
-            response.accepted_count,
-            chunk.len()
-        );
-    }
-    Ok(())
 }
 
 /// Where one test's data lives, read directly (never through a proxy).
