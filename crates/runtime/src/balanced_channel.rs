@@ -301,24 +301,23 @@ async fn follow(
         }
         let mut answers = Vec::with_capacity(upstreams.len());
         for upstream in &upstreams {
-            answers.push(if upstream.fixed() {
-                None
-            } else {
-                Some(resolve(upstream).await)
-            });
-        }
-        for (upstream, answer) in upstreams.iter().zip(&answers) {
-            match answer {
-                Some(Err(error)) => tracing::warn!(
+            if upstream.fixed() {
+                answers.push(None);
+                continue;
+            }
+            let answer = resolve(upstream).await;
+            match &answer {
+                Err(error) => tracing::warn!(
                     url = %upstream.uri, %error,
                     "cannot resolve; keeping the endpoints known"
                 ),
-                Some(Ok(addrs)) if addrs.is_empty() => tracing::warn!(
+                Ok(addrs) if addrs.is_empty() => tracing::warn!(
                     url = %upstream.uri,
                     "resolves to no address; keeping the endpoints known"
                 ),
-                _ => {}
+                Ok(_) => {}
             }
+            answers.push(Some(answer));
         }
         let next = next_set(&upstreams, &answers, &current);
         let (inserted, removed) = changes(&current, &next);
