@@ -29,7 +29,8 @@ pub const PAGE_SIZE: u32 = 500;
 
 /// Response header: how many posts match the filter (rows beyond the cap included).
 pub const TOTAL_COUNT: &str = "x-total-count";
-/// Sent as `true` when [`TOTAL_COUNT`] is a lower bound (a text search counts up to 10,000).
+/// Sent as `true` when [`TOTAL_COUNT`] is a lower bound (a text search stops counting at
+/// `pulse_store::posts::SEARCH_COUNT_CAP`).
 pub const TOTAL_COUNT_IS_LOWER_BOUND: &str = "x-total-count-is-lower-bound";
 /// Response header: the most rows this export holds (`EXPORT_MAX_ROWS`, or a lower `limit`).
 pub const ROW_CAP: &str = "x-export-row-cap";

@@ -4,6 +4,7 @@
 //! exactly those, and an end-to-end test calls every documented operation, so the document
 //! cannot drift from the code unnoticed.
 
+use pulse_store::posts::SEARCH_COUNT_CAP;
 use serde_json::{Map, Value, json};
 
 /// Every (method, path) of the REST API, as routed in `server.rs`.
@@ -135,7 +136,7 @@ pub fn document() -> Value {
         "required": ["total", "total_is_lower_bound", "limit", "returned", "next_cursor"],
         "properties": {
             "total": {"type": "integer", "description": "Posts matching the filter (may lag new posts by a moment)"},
-            "total_is_lower_bound": {"type": "boolean", "description": "true when total is a lower bound: a text search stops counting past 10,000 matches"},
+            "total_is_lower_bound": {"type": "boolean", "description": format!("true when total is a lower bound: a text search stops counting past {SEARCH_COUNT_CAP} matches")},
             "limit": {"type": "integer"},
             "offset": {"type": "integer", "nullable": true, "description": "null when paging by cursor"},
             "returned": {"type": "integer"},
@@ -295,7 +296,7 @@ pub fn document() -> Value {
         "headers": {
             "Content-Disposition": {"schema": {"type": "string"}},
             "X-Total-Count": {"description": "Posts matching the filter", "schema": {"type": "integer"}},
-            "X-Total-Count-Is-Lower-Bound": {"description": "true when X-Total-Count is a lower bound: a text search stops counting past 10,000 matches", "schema": {"type": "boolean"}},
+            "X-Total-Count-Is-Lower-Bound": {"description": format!("true when X-Total-Count is a lower bound: a text search stops counting past {SEARCH_COUNT_CAP} matches"), "schema": {"type": "boolean"}},
             "X-Export-Row-Cap": {"description": "Most rows this file holds: EXPORT_MAX_ROWS, or the lower limit asked for", "schema": {"type": "integer"}},
         },
         "content": {"text/csv": {"schema": {"type": "string"}}},
