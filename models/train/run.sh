@@ -42,7 +42,17 @@ export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
 # Keep pip's cache inside the git-ignored venv rather than the user's home.
 export PIP_CACHE_DIR="$VENV/.pip-cache" PIP_DISABLE_PIP_VERSION_CHECK=1
 
-want="$(sha256sum "$REQ" | cut -d' ' -f1)"
+ONLY="${ONLY:-}"
+case "$ONLY" in
+    "" | sentiment | pulse-minilm | pulse-mpnet) ;;
+    *) echo "ONLY must be sentiment, pulse-minilm or pulse-mpnet, not '$ONLY'" >&2; exit 2 ;;
+esac
+# Every shipped bundle by default; pulse-mpnet, and its 400 MB of weights, only when asked for.
+wanted() { [[ "$ONLY" == "$1" || ( -z "$ONLY" && "$1" != pulse-mpnet ) ]]; }
+requirements=("$REQ")
+wanted pulse-mpnet && requirements+=("$HERE/requirements-mpnet.txt")
+
+want="$(cat "${requirements[@]}" | sha256sum | cut -d' ' -f1)"
 if [[ ! -x "$VENV/bin/python" ]]; then
     echo "[run.sh] creating virtualenv $VENV"
     "$PYTHON" -m venv "$VENV"
@@ -50,7 +60,7 @@ fi
 if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]]; then
     echo "[run.sh] installing pinned requirements (torch is large: ~5 GB)"
     "$VENV/bin/python" -m pip install --quiet --upgrade "pip==26.3"
-    "$VENV/bin/python" -m pip install --quiet -r "$REQ"
+    "$VENV/bin/python" -m pip install --quiet "${requirements[@]/#/--requirement=}"
     echo "$want" > "$STAMP"
 else
     echo "[run.sh] virtualenv up to date"
@@ -58,14 +68,6 @@ fi
 
 echo "[run.sh] fetching and checking the data (sources.json)"
 "$VENV/bin/python" "$HERE/sources.py" >/dev/null
-
-ONLY="${ONLY:-}"
-case "$ONLY" in
-    "" | sentiment | pulse-minilm | pulse-mpnet) ;;
-    *) echo "ONLY must be sentiment, pulse-minilm or pulse-mpnet, not '$ONLY'" >&2; exit 2 ;;
-esac
-# Every shipped bundle by default; pulse-mpnet only when asked for.
-wanted() { [[ "$ONLY" == "$1" || ( -z "$ONLY" && "$1" != pulse-mpnet ) ]]; }
 
 if wanted sentiment; then
     echo "[run.sh] training models/sentiment (nice -n $NICE)"
