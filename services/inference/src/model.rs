@@ -52,6 +52,8 @@ struct HfConfig {
     name_or_path: Option<String>,
     #[serde(default)]
     pulse: Option<PulseMetadata>,
+    #[serde(default)]
+    pad_token_id: Option<u32>,
 }
 
 /// Optional `pulse` section of `config.json` naming the bundle and, for a graph with several
@@ -133,6 +135,18 @@ impl std::fmt::Debug for Classifier {
     }
 }
 
+/// The id that pads a batch. Masked positions do not change a float graph's scores, but an int8
+/// graph scales its activations over the whole batch, padding included, so the model's own pad
+/// token matters. `config.json` names it first: MPNet's vocabulary also holds a `[PAD]` (id 4)
+/// that is not its padding token (`<pad>`, 1).
+fn pad_id(config_pad_token_id: Option<u32>, tokenizer: &Tokenizer) -> u32 {
+    config_pad_token_id
+        .or_else(|| tokenizer.get_padding().map(|p| p.pad_id))
+        .or_else(|| tokenizer.token_to_id("[PAD]"))
+        .or_else(|| tokenizer.token_to_id("<pad>"))
+        .unwrap_or(0)
+}
+
 fn read(path: &Path) -> Result<String, ModelError> {
     std::fs::read_to_string(path).map_err(|e| ModelError::Read {
         path: path.to_path_buf(),
@@ -176,12 +190,7 @@ impl Classifier {
                 path: tokenizer_path.clone(),
                 reason: e.to_string(),
             })?;
-        let pad_id = tokenizer
-            .get_padding()
-            .map(|p| p.pad_id)
-            .or_else(|| tokenizer.token_to_id("[PAD]"))
-            .or_else(|| tokenizer.token_to_id("<pad>"))
-            .unwrap_or(0);
+        let pad_id = pad_id(config.pad_token_id, &tokenizer);
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -403,6 +412,22 @@ mod tests {
         // Large logits do not overflow.
         let p = softmax(&[1000.0, 0.0]);
         assert!((p[0] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_models_own_pad_token_comes_first() {
+        let vocab = [("<s>", 0), ("<pad>", 1), ("[PAD]", 4)]
+            .into_iter()
+            .map(|(token, id)| (token.to_owned(), id))
+            .collect();
+        let model = tokenizers::models::wordlevel::WordLevel::builder()
+            .vocab(vocab)
+            .unk_token("<s>".into())
+            .build()
+            .expect("a word-level model over a fixed vocabulary");
+        let tokenizer = Tokenizer::new(model);
+        assert_eq!(pad_id(Some(1), &tokenizer), 1);
+        assert_eq!(pad_id(None, &tokenizer), 4);
     }
 
     #[test]
