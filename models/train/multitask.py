@@ -127,6 +127,17 @@ def encoder_dir(name: str, work_dir: Path) -> Path:
     return dest
 
 
+def load_tokenizer(base_dir: Path, max_len: int):
+    """The encoder's tokenizer, padding with the model's own pad token as the service does
+    (MPNet's is `<pad>`, id 1; id 0 is its `<s>`), so that int8 graphs, which scale activations
+    over the whole batch, see the same batches here as in the service."""
+    tok = base.load_tokenizer(base_dir / "tokenizer.json", max_len)
+    config = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
+    pad_id = int(config.get("pad_token_id") or 0)
+    tok.enable_padding(pad_id=pad_id, pad_token=tok.id_to_token(pad_id))
+    return tok
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -661,8 +672,8 @@ def main() -> int:
         test = {k: v[:args.limit_eval] for k, v in test.items()}
     log(f"data: {json.dumps(data_stats)}")
 
-    train_tok = base.load_tokenizer(base_dir / "tokenizer.json", args.max_len)
-    eval_tok = base.load_tokenizer(base_dir / "tokenizer.json", SERVE_MAX_LENGTH)
+    train_tok = load_tokenizer(base_dir, args.max_len)
+    eval_tok = load_tokenizer(base_dir, SERVE_MAX_LENGTH)
     model = TwoHeads(AutoModel.from_pretrained(base_dir, attn_implementation="eager",
                                                add_pooling_layer=False))
     run_dir = args.work_dir / args.name
