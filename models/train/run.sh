@@ -17,7 +17,7 @@
 # models/train/.work/<bundle>/ every few minutes and at each dev evaluation: run the same
 # command again after an interruption and it resumes where it stopped.
 #
-# Time on 2 CPU cores: ~25 min for train.py, ~45-80 min for pulse-minilm (one epoch over 120k
+# Time on 2 CPU cores: ~25 min for train.py, 1-1.5 h for pulse-minilm (one epoch over 120k
 # texts, depending on the CPU and what else runs); pulse-mpnet ~90 min of training and ~2 h in
 # all on a CPU with AVX512-BF16, ~7 h of training without it (multitask.py then trains in fp32,
 # about 6.7 s a step), and only on an otherwise idle machine: its two training threads wait for
