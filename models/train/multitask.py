@@ -336,7 +336,22 @@ def autocast(precision: str):
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def losses(model, tok, batch: list[Example], precision: str) -> torch.Tensor:
+def source_log_priors(train: list[Example]) -> dict[str, torch.Tensor]:
+    """Each source's log sentiment label shares, for the logit-adjusted loss."""
+    priors = {}
+    for src in sorted({x.source for x in train if x.sentiment >= 0}):
+        counts = np.bincount([x.sentiment for x in train if x.source == src and x.sentiment >= 0],
+                             minlength=len(SENTIMENTS)).astype(np.float64)
+        priors[src] = torch.tensor(np.log(counts / counts.sum()), dtype=torch.float32)
+    return priors
+
+
+def losses(model, tok, batch: list[Example], precision: str,
+           log_priors: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Sentiment cross-entropy plus emotion cross-entropy. With `log_priors` the sentiment
+    term is the logit-adjusted loss (Menon et al., 2021): the example's source prior is added
+    to the logits inside the loss only, so the head learns scores free of each source's label
+    shares (aimed at macro-recall, which weighs each class alike) and serves them without it."""
     with autocast(precision):
         sent_logits, emo_logits = model(
             *to_tensors(model, base.encode_batch(tok, [x.text for x in batch])))
@@ -344,6 +359,9 @@ def losses(model, tok, batch: list[Example], precision: str) -> torch.Tensor:
     total = sent_logits.new_zeros(())
     sent = torch.tensor([x.sentiment for x in batch], dtype=torch.long)
     if (sent >= 0).any():
+        if log_priors is not None:
+            sent_logits = sent_logits + torch.stack(
+                [log_priors.get(x.source, torch.zeros(len(SENTIMENTS))) for x in batch])
         total = total + torch.nn.functional.cross_entropy(sent_logits, sent, ignore_index=-1)
     rows = [i for i, x in enumerate(batch) if x.emotions]
     if rows:
@@ -458,7 +476,7 @@ def dev_score(model, tok, dev, precision: str) -> dict:
 # --------------------------------------------------------------------------
 def settings_digest(args, n_train: int) -> str:
     keys = ("encoder", "seed", "epochs", "batch_size", "lr", "warmup_ratio", "max_len",
-            "precision", "max_steps")
+            "precision", "max_steps", "sentiment_loss")
     blob = json.dumps({k: getattr(args, k) for k in keys} | {"n_train": n_train}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -497,6 +515,7 @@ def train_model(model, tok, train, dev, args, run_dir: Path) -> dict:
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "torch_rng": torch.get_rng_state(), "state": state}, ckpt_path)
 
+    log_priors = source_log_priors(train) if args.sentiment_loss == "logit-adjusted" else None
     eval_every = max(1, steps_per_epoch // args.evals_per_epoch)
     last_save, t_resume, running = time.time(), time.time(), collections.deque(maxlen=200)
     seconds_before, first_step = state["train_seconds"], state["step"]
@@ -507,7 +526,8 @@ def train_model(model, tok, train, dev, args, run_dir: Path) -> dict:
             if state["step"] >= total:
                 break
             model.train()
-            loss = losses(model, tok, [train[i] for i in batch_idx], args.precision)
+            loss = losses(model, tok, [train[i] for i in batch_idx], args.precision,
+                          log_priors)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -681,6 +701,9 @@ def main() -> int:
                     help="after calibration, shift the sentiment logits against the training "
                          "label shares, scaled on dev (fit_sentiment_offsets); no shipped "
                          "recipe does")
+    ap.add_argument("--sentiment-loss", choices=["plain", "logit-adjusted"], default="plain",
+                    help="logit-adjusted: train the sentiment head against each source's label "
+                         "shares (losses); no shipped recipe does")
     ap.add_argument("--limit-eval", type=int, default=0,
                     help="smoke tests: keep only the first N examples of each dev/test set")
     args = ap.parse_args()
@@ -807,7 +830,8 @@ def main() -> int:
         "settings": {k: getattr(args, k) for k in ("encoder", "seed", "epochs", "batch_size",
                                                     "lr", "warmup_ratio", "max_len",
                                                     "evals_per_epoch", "threads", "max_steps",
-                                                    "precision", "sentiment_offsets")},
+                                                    "precision", "sentiment_loss",
+                                                    "sentiment_offsets")},
         "base_model": {"name": encoder["base_model"], "packages": encoder["packages"],
                        "licence": encoder["licence"],
                        "weights_sha256": base.sha256(base_dir / "model.safetensors")},
