@@ -336,12 +336,18 @@ def autocast(precision: str):
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
+def sentiment_counts(examples: list[Example]) -> np.ndarray:
+    """How many examples carry each sentiment label (unlabelled ones left out)."""
+    return np.bincount([x.sentiment for x in examples if x.sentiment >= 0],
+                       minlength=len(SENTIMENTS)).astype(np.float64)
+
+
 def source_log_priors(train: list[Example]) -> dict[str, torch.Tensor]:
-    """Each source's log sentiment label shares, for the logit-adjusted loss."""
+    """Each source's log sentiment label shares, for the logit-adjusted loss. Every source
+    carries sentiment labels (load_data), so every training example has an entry."""
     priors = {}
-    for src in sorted({x.source for x in train if x.sentiment >= 0}):
-        counts = np.bincount([x.sentiment for x in train if x.source == src and x.sentiment >= 0],
-                             minlength=len(SENTIMENTS)).astype(np.float64)
+    for src in sorted({x.source for x in train}):
+        counts = sentiment_counts([x for x in train if x.source == src])
         priors[src] = torch.tensor(np.log(counts / counts.sum()), dtype=torch.float32)
     return priors
 
@@ -360,8 +366,7 @@ def losses(model, tok, batch: list[Example], precision: str,
     sent = torch.tensor([x.sentiment for x in batch], dtype=torch.long)
     if (sent >= 0).any():
         if log_priors is not None:
-            sent_logits = sent_logits + torch.stack(
-                [log_priors.get(x.source, torch.zeros(len(SENTIMENTS))) for x in batch])
+            sent_logits = sent_logits + torch.stack([log_priors[x.source] for x in batch])
         total = total + torch.nn.functional.cross_entropy(sent_logits, sent, ignore_index=-1)
     rows = [i for i, x in enumerate(batch) if x.emotions]
     if rows:
@@ -758,10 +763,9 @@ def main() -> int:
     model.temperatures.copy_(torch.tensor([t_sent, t_emo]))
     offsets = np.zeros(len(SENTIMENTS))
     if args.sentiment_offsets == "logit-adjustment":
-        prior = np.bincount([x.sentiment for x in train if x.sentiment >= 0],
-                            minlength=len(SENTIMENTS)).astype(np.float64)
         offsets = fit_sentiment_offsets(sent_dev / t_sent,
-                                        np.array([l for _, l in dev["tweeteval_val"]]), prior)
+                                        np.array([l for _, l in dev["tweeteval_val"]]),
+                                        sentiment_counts(train))
         model.sentiment_offsets = torch.tensor(offsets, dtype=torch.float32)
         log(f"sentiment offsets (negative, neutral, positive): {offsets.tolist()}")
     emo_probs = softmax(emo_dev / t_emo)
