@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark of docs/benchmarks.md in one run on this machine: builds release, brings the
 # platform up on its own database and stream prefix (scripts/up.sh; generator off, rate limit
-# and per-address live-feed cap off, logs at warn), then measures
+# off, per-address live-feed cap above the fan-out's clients, logs at warn), then measures
 #   1. the raw model ceiling and the inference service under gRPC load (pulse-bench inference),
 #   2. the mesh end to end as fast as backpressure allows, at the seed's 60 posts/min, and at
 #      half the maximum just measured (pulse-bench mesh),
@@ -42,7 +42,9 @@ export STREAM_PREFIX=pulse-bench
 export POSTS_PER_MINUTE=0
 export RATE_LIMIT_REQUESTS=0
 # The fan-out's clients all connect from 127.0.0.1; the gateway's per-address cap would refuse
-# all but the first 20 (429 TOO_MANY_CONNECTIONS).
+# all but the first 20 (429 TOO_MANY_CONNECTIONS). It cannot be turned off (0 refuses every
+# connection), so it goes above the client count, with room for a mesh run's socket that is
+# still closing.
 export WS_MAX_PER_CLIENT=$((fanout_clients + 16))
 # Reads without a key (wrk, curl and the WebSocket clients send none); writes go through gRPC.
 export PUBLIC_READS=true
