@@ -21,7 +21,8 @@
 # Time on 2 CPU cores: ~25 min for train.py, 1-1.5 h for pulse-minilm (one epoch over 120k
 # texts, depending on the CPU and what else runs); pulse-mpnet 90-100 min of training and
 # ~2 h in all on a CPU with AVX512-BF16, 4-7 h of training without it (multitask.py then
-# trains in fp32, 3.6 to 6.7 s a step): more than one sitting, which the checkpoints allow for. Train on an otherwise idle machine: the two training threads
+# trains in fp32, 3.6 to 6.7 s a step): more than one sitting, which the checkpoints allow
+# for. Train on an otherwise idle machine: the two training threads
 # wait for each other, so a concurrent build slows training several-fold (pulse-mpnet four- to
 # five-fold; a pulse-minilm step went from 0.66 s to 4.7 s beside a cargo build started from
 # another terminal). NICE does not prevent that where the kernel groups processes by session
