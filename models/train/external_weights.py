@@ -13,7 +13,6 @@ an offset aligned to 4 KiB so that onnxruntime may map it rather than copy it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -28,12 +27,17 @@ PREFIX = "model.weights."
 MIN_EXTERNAL_BYTES = 1024
 
 
+def weight_files(directory: Path) -> list[Path]:
+    """The weight files of the graph in `directory`, in order."""
+    return sorted(directory.glob(PREFIX + "*"))
+
+
 def split(model_path: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Path]:
     """Moves the graph's weights into `model.weights.NN` files beside it; returns those files.
     Earlier weight files of the same graph are replaced."""
     model = onnx.load(str(model_path))
     directory = model_path.parent
-    for old in directory.glob(PREFIX + "*"):
+    for old in weight_files(directory):
         old.unlink()
     files: list[Path] = []
     handle, used = None, 0
@@ -62,18 +66,6 @@ def split(model_path: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> lis
             handle.close()
     onnx.save_model(model, str(model_path))
     return files
-
-
-def bundle_files(directory: Path) -> dict[str, dict]:
-    """Size and SHA-256 of the graph and its weight files, for metrics.json."""
-    out = {}
-    for path in [directory / "model.onnx", *sorted(directory.glob(PREFIX + "*"))]:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        out[path.name] = {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
-    return out
 
 
 def main() -> int:

@@ -825,7 +825,7 @@ def main() -> int:
     int8 = out / "model.onnx"
     quantization = quantize(fp32, int8, encoder["quantization"])
     log(f"exported and quantised: {int8} ({int8.stat().st_size / 1e6:.1f} MB)")
-    for stale in out.glob(external_weights.PREFIX + "*"):
+    for stale in external_weights.weight_files(out):
         stale.unlink()
     if int8.stat().st_size > external_weights.DEFAULT_MAX_FILE_BYTES:
         parts = external_weights.split(int8)
@@ -892,7 +892,8 @@ def main() -> int:
         "eval_files": sorted(eval_files),
         "onnx": {"opset": ONNX_OPSET, "model_onnx_bytes": int8.stat().st_size,
                  "model_onnx_sha256": base.sha256(int8),
-                 "files": external_weights.bundle_files(out),
+                 "files": {p.name: {"bytes": p.stat().st_size, "sha256": base.sha256(p)}
+                           for p in [int8, *external_weights.weight_files(out)]},
                  "quantization": quantization},
         "versions": base.versions(),
         "platform": {"machine": platform.machine(), "cpu_count": os.cpu_count()},
